@@ -1,0 +1,81 @@
+"""The dead-letter queue: list, re-queue, discard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from distributed.config import QueueConfig
+from distributed.errors import translate_redis_errors
+from distributed.jobs import TASK_FIELDS, task_view
+from distributed.keys import PRIORITIES, Keys, job_id_of
+from distributed.queue import now_ms
+from distributed.scripts import Scripts
+
+BATCH = 200
+
+
+def list_dead_letters(
+    client: redis.Redis, config: QueueConfig, *, offset: int = 0, limit: int = 50
+) -> tuple[int, list[dict[str, Any]]]:
+    """(total, newest-first page of dead-lettered tasks)."""
+    k = Keys(config.prefix)
+    with translate_redis_errors():
+        total = client.zcard(k.dead())
+        entries = client.zrevrange(k.dead(), offset, offset + limit - 1, withscores=True)
+        pipe = client.pipeline(transaction=False)
+        for task_id, _ in entries:
+            pipe.hmget(k.task(task_id.decode()), TASK_FIELDS)
+        rows = pipe.execute()
+    items = []
+    for (task_id, score), values in zip(entries, rows, strict=True):
+        view = task_view(values) if values[0] is not None else {"id": task_id.decode()}
+        view["dead_at_ms"] = int(score)
+        view["job_id"] = job_id_of(task_id.decode())
+        items.append(view)
+    return total, items
+
+
+def _apply(
+    client: redis.Redis, config: QueueConfig, action: str, task_ids: list[str] | None
+) -> int:
+    k = Keys(config.prefix)
+    scripts = Scripts(client)
+    changed = 0
+    with translate_redis_errors():
+        if task_ids is None:
+            # "All": walk the set in batches; each batch is one atomic script call.
+            while True:
+                batch = [t.decode() for t in client.zrange(k.dead(), 0, BATCH - 1)]
+                if not batch:
+                    return changed
+                done = _run(scripts, k, config, action, batch)
+                changed += done
+                if done == 0:
+                    return changed
+        return _run(scripts, k, config, action, task_ids)
+
+
+def _run(scripts: Scripts, k: Keys, config: QueueConfig, action: str, ids: list[str]) -> int:
+    keys = [k.dead(), k.stats(), *k.queues()]
+    for task_id in ids:
+        job_id = job_id_of(task_id)
+        keys += [k.task(task_id), k.job(job_id), k.job_tasks(job_id)]
+    return int(scripts["dead_letters"](
+        keys=keys, args=[action, now_ms(), *PRIORITIES, config.job_ttl_s, *ids]
+    ))
+
+
+def requeue_dead_letters(
+    client: redis.Redis, config: QueueConfig, task_ids: list[str] | None = None
+) -> int:
+    """Put dead-lettered tasks back in their queues with a fresh attempt count; None = all."""
+    return _apply(client, config, "requeue", task_ids)
+
+
+def discard_dead_letters(
+    client: redis.Redis, config: QueueConfig, task_ids: list[str] | None = None
+) -> int:
+    """Drop dead-lettered tasks (they end as cancelled); None = all."""
+    return _apply(client, config, "discard", task_ids)

@@ -1,0 +1,96 @@
+"""Every Redis key of the service, in one place, under one prefix (``REDIS_PREFIX``,
+default ``imgproc``). Lua scripts receive these names through KEYS; none is built in a script.
+
+Key                      Type    Contents
+{p}:queue:{priority}     STREAM  one entry per delivery, field ``task`` = task id. Consumer
+                                 group ``workers``; its pending-entries list (PEL) holds the
+                                 tasks in hand and an entry's idle time is the task's lease.
+                                 Entries are XACKed and XDELed when a delivery ends.
+{p}:task:{task_id}       HASH    the task: state, attempts, owner, payload (JSON), msg_id of
+                                 the live delivery, error, result, timings
+{p}:job:{job_id}         HASH    the job: total/completed/dead/cancelled counters,
+                                 created/started/finished times, pipeline, options
+{p}:job:{job_id}:tasks   LIST    task ids of the job, in image order
+{p}:delayed              ZSET    task id -> epoch ms when its retry is due
+{p}:dead                 ZSET    task id -> epoch ms when it was dead-lettered
+{p}:stats                HASH    counters: accepted, pending:{priority}, running, delayed,
+                                 completed, dead, cancelled (each task is in exactly one), and
+                                 event totals: retried, reclaimed, fenced, failed_attempts,
+                                 workers_reaped, requeued
+{p}:tput:{bucket}        STRING  completions in a 5-second bucket (epoch s // 5), TTL 180 s
+{p}:workers              ZSET    worker id -> epoch ms of its last heartbeat
+{p}:worker:{worker_id}   HASH    worker record (id, hostname, pid, version, concurrency,
+                                 filters, started_at, state, current task, counters); its TTL
+                                 is refreshed by every heartbeat
+{p}:workers:gone         ZSET    worker id -> epoch ms it stopped or was reaped (kept for the
+                                 status page for DEAD_WORKER_RETENTION seconds)
+{p}:idem:{sha256(key)}   STRING  job id of the first submission with that Idempotency-Key
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+PRIORITIES = ("high", "normal", "low")
+GROUP = "workers"
+TPUT_BUCKET_S = 5
+TPUT_TTL_S = 180
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key builders for one prefix."""
+
+    prefix: str = "imgproc"
+
+    def queue(self, priority: str) -> str:
+        if priority not in PRIORITIES:
+            raise ValueError(f"unknown priority {priority!r}")
+        return f"{self.prefix}:queue:{priority}"
+
+    def queues(self) -> list[str]:
+        return [self.queue(p) for p in PRIORITIES]
+
+    def task(self, task_id: str) -> str:
+        return f"{self.prefix}:task:{task_id}"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"
+
+    def job_tasks(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}:tasks"
+
+    def delayed(self) -> str:
+        return f"{self.prefix}:delayed"
+
+    def dead(self) -> str:
+        return f"{self.prefix}:dead"
+
+    def stats(self) -> str:
+        return f"{self.prefix}:stats"
+
+    def tput(self, bucket: int) -> str:
+        return f"{self.prefix}:tput:{bucket}"
+
+    def workers(self) -> str:
+        return f"{self.prefix}:workers"
+
+    def worker(self, worker_id: str) -> str:
+        return f"{self.prefix}:worker:{worker_id}"
+
+    def workers_gone(self) -> str:
+        return f"{self.prefix}:workers:gone"
+
+    def idempotency(self, key: str) -> str:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return f"{self.prefix}:idem:{digest}"
+
+
+def job_id_of(task_id: str) -> str:
+    """Task ids are ``<job_id>.<index>``, so the job of a task needs no lookup."""
+    return task_id.rsplit(".", 1)[0]
+
+
+def task_id_for(job_id: str, index: int) -> str:
+    return f"{job_id}.{index}"

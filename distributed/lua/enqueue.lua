@@ -1,0 +1,42 @@
+-- Submit a job: all of its tasks or none.
+-- KEYS[1] stats  KEYS[2] job  KEYS[3] job tasks list  KEYS[4] queue stream  KEYS[5] idempotency key
+-- KEYS[6..] task hashes, one per task, in image order
+-- ARGV[1] now ms  ARGV[2] cap on open tasks  ARGV[3] use idempotency key ('1'/'0')
+-- ARGV[4] idempotency TTL s  ARGV[5] job id  ARGV[6] priority  ARGV[7] job fields (JSON object)
+-- ARGV[8..] per task: task id, payload JSON
+-- Returns {'ok', job id} | {'dup', first job id} | {'full', open tasks}
+local stats, job, job_tasks, stream, idem = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local now, cap, prio, job_id = ARGV[1], tonumber(ARGV[2]), ARGV[6], ARGV[5]
+
+if ARGV[3] == '1' then
+  local first = redis.call('GET', idem)
+  if first then return {'dup', first} end
+end
+
+local function num(f) return tonumber(redis.call('HGET', stats, f) or '0') end
+local open = num('pending:high') + num('pending:normal') + num('pending:low')
+  + num('running') + num('delayed')
+local n = #KEYS - 5
+if open + n > cap then return {'full', tostring(open)} end
+
+local fields = cjson.decode(ARGV[7])
+local flat = {}
+for k, v in pairs(fields) do
+  table.insert(flat, k)
+  table.insert(flat, tostring(v))
+end
+redis.call('HSET', job, 'id', job_id, 'total', n, 'completed', 0, 'dead', 0, 'cancelled', 0,
+  'created_at', now, 'priority', prio, unpack(flat))
+
+for i = 1, n do
+  local task_id, payload = ARGV[6 + 2 * i], ARGV[7 + 2 * i]
+  local msg = redis.call('XADD', stream, '*', 'task', task_id)
+  redis.call('HSET', KEYS[5 + i], 'id', task_id, 'job_id', job_id, 'index', i - 1,
+    'priority', prio, 'payload', payload, 'state', 'pending', 'attempts', 0,
+    'enqueued_at', now, 'msg_id', msg)
+  redis.call('RPUSH', job_tasks, task_id)
+end
+stat(stats, 'accepted', n)
+stat(stats, 'pending:' .. prio, n)
+if ARGV[3] == '1' then redis.call('SET', idem, job_id, 'EX', ARGV[4]) end
+return {'ok', job_id}

@@ -1,0 +1,51 @@
+-- Begin deliveries (new or reclaimed): bump the attempt (the fencing token), record the owner.
+-- KEYS[1] stats  KEYS[2] dead-letter zset
+-- KEYS[3..] per delivery: task hash, stream, job hash, job tasks list
+-- ARGV[1] now ms  ARGV[2] owner token  ARGV[3] worker id  ARGV[4] group
+-- ARGV[5] max attempts  ARGV[6] retention s  ARGV[7..] per delivery: msg id, task id
+-- Returns per delivery {'run', attempt, payload} | {'skip', 0, ''} | {'dead', attempt, ''}
+local stats, dead = KEYS[1], KEYS[2]
+local now, owner, worker, group = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local max_attempts, ttl = tonumber(ARGV[5]), ARGV[6]
+local out = {}
+local n = (#KEYS - 2) / 4
+for i = 1, n do
+  local task, stream = KEYS[4 * i - 1], KEYS[4 * i]
+  local job, job_tasks = KEYS[4 * i + 1], KEYS[4 * i + 2]
+  local msg, task_id = ARGV[5 + 2 * i], ARGV[6 + 2 * i]
+  local cur = redis.call('HMGET', task, 'state', 'msg_id', 'priority', 'payload')
+  local state = cur[1]
+  if (state ~= 'pending' and state ~= 'running') or cur[2] ~= msg then
+    -- Stale delivery (task finished, expired, or re-queued under a new entry).
+    end_delivery(stream, group, msg)
+    out[i] = {'skip', 0, ''}
+  else
+    local attempt = redis.call('HINCRBY', task, 'attempts', 1)
+    if state == 'pending' then
+      stat(stats, 'pending:' .. cur[3], -1)
+      stat(stats, 'running', 1)
+      redis.call('HSETNX', job, 'started_at', now)
+    else
+      stat(stats, 'reclaimed', 1)
+    end
+    if attempt > max_attempts then
+      -- Delivered too often without an outcome: its workers keep dying on it.
+      end_delivery(stream, group, msg)
+      redis.call('HSET', task, 'state', 'dead', 'finished_at', now, 'error',
+        cjson.encode({kind = 'lease_expired', message = 'worker lost the task ' ..
+        (attempt - 1) .. ' times (lease expired)'}))
+      redis.call('HDEL', task, 'owner')
+      redis.call('ZADD', dead, now, task_id)
+      stat(stats, 'running', -1)
+      stat(stats, 'dead', 1)
+      redis.call('HINCRBY', job, 'dead', 1)
+      job_settle(job, job_tasks, now, ttl)
+      out[i] = {'dead', attempt, ''}
+    else
+      redis.call('HSET', task, 'state', 'running', 'owner', owner, 'worker', worker,
+        'started_at', now)
+      out[i] = {'run', attempt, cur[4]}
+    end
+  end
+end
+return out

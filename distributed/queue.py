@@ -1,0 +1,255 @@
+"""The task queue on Redis Streams: submit, fetch, lease renewal and reclaim, outcome.
+
+Every state change is one Lua script (atomic); see keys.py for the data layout. A task is in
+exactly one state: pending, running, delayed, completed, dead or cancelled, and the counters
+of ``{p}:stats`` move with it in the same script, so accepted = sum of the states at any time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from distributed.config import QueueConfig
+from distributed.errors import QueueFull, translate_redis_errors
+from distributed.keys import GROUP, PRIORITIES, TPUT_BUCKET_S, TPUT_TTL_S, Keys, job_id_of
+from distributed.scripts import Scripts
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _s(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A task in a worker's hands. ``attempt`` + ``owner`` are the fencing token."""
+
+    task_id: str
+    stream: str
+    msg_id: str
+    attempt: int
+    owner: str
+    payload: dict[str, Any]
+
+    @property
+    def job_id(self) -> str:
+        return job_id_of(self.task_id)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job_id: str
+    duplicate: bool
+
+
+def stream_order(fetch_no: int) -> tuple[str, ...]:
+    """Priorities in the order a fetch tries them. Mostly strict (high, normal, low); every 5th
+    fetch puts normal first and every 10th low first, so no level starves behind another."""
+    if fetch_no % 10 == 9:
+        return ("low", "normal", "high")
+    if fetch_no % 5 == 4:
+        return ("normal", "high", "low")
+    return PRIORITIES
+
+
+class Queue:
+    def __init__(self, client: redis.Redis, config: QueueConfig) -> None:
+        self.client = client
+        self.config = config
+        self.keys = Keys(config.prefix)
+        self.scripts = Scripts(client)
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def ensure_groups(self) -> None:
+        """Create the streams and the consumer group if missing (idempotent)."""
+        with translate_redis_errors():
+            for stream in self.keys.queues():
+                try:
+                    self.client.xgroup_create(stream, GROUP, id="0", mkstream=True)
+                except redis.ResponseError as exc:
+                    if "BUSYGROUP" not in str(exc):
+                        raise
+
+    # -- submitting ----------------------------------------------------------------------
+
+    def submit(
+        self,
+        *,
+        job_id: str,
+        priority: str,
+        payloads: Sequence[dict[str, Any]],
+        job_fields: dict[str, Any],
+        idempotency_key: str | None = None,
+    ) -> Submitted:
+        """Enqueue one task per payload, atomically. Raises :class:`QueueFull` over the cap."""
+        k = self.keys
+        task_ids = [f"{job_id}.{i}" for i in range(len(payloads))]
+        keys = [
+            k.stats(), k.job(job_id), k.job_tasks(job_id), k.queue(priority),
+            k.idempotency(idempotency_key or ""),
+            *(k.task(t) for t in task_ids),
+        ]
+        args: list[Any] = [
+            now_ms(), self.config.max_queued_tasks, "1" if idempotency_key else "0",
+            self.config.idempotency_ttl_s, job_id, priority, json.dumps(job_fields),
+        ]
+        for task_id, payload in zip(task_ids, payloads, strict=True):
+            args += [task_id, json.dumps(payload, separators=(",", ":"))]
+        with translate_redis_errors():
+            self.ensure_groups()
+            status, value = self.scripts["enqueue"](keys=keys, args=args)
+        status, value = _s(status), _s(value)
+        if status == "full":
+            raise QueueFull(int(value), self.config.max_queued_tasks, self._retry_after_s())
+        return Submitted(job_id=value, duplicate=status == "dup")
+
+    def _retry_after_s(self) -> int:
+        return max(1, int(self.config.heartbeat_interval_s * 2))
+
+    # -- taking work -----------------------------------------------------------------------
+
+    def fetch(
+        self, *, consumer: str, owner: str, count: int, fetch_no: int = 0, block_ms: int = 0
+    ) -> list[Delivery]:
+        """New deliveries, highest priority first. With ``block_ms`` and nothing queued, waits
+        up to that long for an entry on any stream."""
+        streams = [self.keys.queue(p) for p in stream_order(fetch_no)]
+        with translate_redis_errors():
+            entries = self.scripts["fetch"](keys=streams, args=[GROUP, consumer, count])
+            if not entries and block_ms > 0:
+                reply = self.client.xreadgroup(
+                    GROUP, consumer, dict.fromkeys(self.keys.queues(), ">"), count=1,
+                    block=block_ms,
+                )
+                entries = [
+                    [stream, msg_id, fields[b"task"]]
+                    for stream, items in (reply or [])
+                    for msg_id, fields in items
+                ]
+            return self._start(entries, consumer=consumer, owner=owner)
+
+    def claim_expired(self, *, consumer: str, owner: str, count: int = 10) -> list[Delivery]:
+        """Take over deliveries whose lease expired (their worker died or hangs)."""
+        with translate_redis_errors():
+            entries = self.scripts["claim_expired"](
+                keys=self.keys.queues(), args=[GROUP, consumer, self.config.lease_ms, count]
+            )
+            return self._start(entries, consumer=consumer, owner=owner)
+
+    def _start(self, entries: list[Any], *, consumer: str, owner: str) -> list[Delivery]:
+        if not entries:
+            return []
+        k = self.keys
+        keys = [k.stats(), k.dead()]
+        args: list[Any] = [
+            now_ms(), owner, consumer, GROUP, self.config.max_attempts, self.config.job_ttl_s,
+        ]
+        parsed = []
+        for stream, msg_id, task_id in entries:
+            stream, msg_id, task_id = _s(stream), _s(msg_id), _s(task_id)
+            job_id = job_id_of(task_id)
+            keys += [k.task(task_id), stream, k.job(job_id), k.job_tasks(job_id)]
+            args += [msg_id, task_id]
+            parsed.append((stream, msg_id, task_id))
+        results = self.scripts["start"](keys=keys, args=args)
+        out = []
+        for (stream, msg_id, task_id), (verdict, attempt, payload) in zip(
+            parsed, results, strict=True
+        ):
+            if _s(verdict) == "run":
+                out.append(
+                    Delivery(task_id, stream, msg_id, int(attempt), owner, json.loads(payload))
+                )
+        return out
+
+    # -- while working -------------------------------------------------------------------
+
+    def renew(self, deliveries: Sequence[Delivery], *, consumer: str) -> list[bool]:
+        """Reset the lease of each delivery in hand; False where it is no longer ours."""
+        if not deliveries:
+            return []
+        with translate_redis_errors():
+            pipe = self.client.pipeline(transaction=False)
+            for d in deliveries:
+                self.scripts["renew"](
+                    keys=[self.keys.task(d.task_id), d.stream],
+                    args=[GROUP, consumer, d.msg_id, d.attempt, d.owner],
+                    client=pipe,
+                )
+            return [bool(r) for r in pipe.execute()]
+
+    # -- outcomes ------------------------------------------------------------------------
+
+    def complete(self, d: Delivery, result: dict[str, Any]) -> bool:
+        """Record the result. False means fenced: the task was reclaimed from this owner."""
+        return self.complete_many([(d, result)])[0]
+
+    def complete_many(self, items: Sequence[tuple[Delivery, dict[str, Any]]]) -> list[bool]:
+        """Record several results in one round trip (each still fenced on its own)."""
+        k = self.keys
+        now = now_ms()
+        bucket = k.tput(now // 1000 // TPUT_BUCKET_S)
+        with translate_redis_errors():
+            pipe = self.client.pipeline(transaction=False)
+            for d, result in items:
+                self.scripts["complete"](
+                    keys=[k.task(d.task_id), d.stream, k.job(d.job_id), k.job_tasks(d.job_id),
+                          k.stats(), bucket],
+                    args=[GROUP, d.msg_id, d.attempt, d.owner, now,
+                          json.dumps(result, separators=(",", ":")), self.config.job_ttl_s,
+                          TPUT_TTL_S],
+                    client=pipe,
+                )
+            return [bool(r) for r in pipe.execute()]
+
+    def fail(
+        self, d: Delivery, *, kind: str, message: str, permanent: bool, retry_in_s: float
+    ) -> str:
+        """Record a failed attempt: 'retry' (delayed), 'dead' (dead-lettered) or 'fenced'."""
+        k = self.keys
+        now = now_ms()
+        error = json.dumps({"kind": kind, "message": message[:2000], "attempt": d.attempt})
+        with translate_redis_errors():
+            verdict = self.scripts["fail"](
+                keys=[k.task(d.task_id), d.stream, k.job(d.job_id), k.job_tasks(d.job_id),
+                      k.stats(), k.delayed(), k.dead()],
+                args=[GROUP, d.msg_id, d.attempt, d.owner, now, error, "1" if permanent else "0",
+                      self.config.max_attempts, now + int(retry_in_s * 1000),
+                      self.config.job_ttl_s],
+            )
+        return _s(verdict)
+
+    def release(self, d: Delivery) -> bool:
+        """Give back a delivery not worked on (shutdown); its attempt is not counted."""
+        priority = d.stream.rsplit(":", 1)[1]
+        with translate_redis_errors():
+            return bool(self.scripts["release"](
+                keys=[self.keys.task(d.task_id), d.stream, self.keys.queue(priority),
+                      self.keys.stats()],
+                args=[GROUP, d.msg_id, d.attempt, d.owner],
+            ))
+
+    # -- maintenance ---------------------------------------------------------------------
+
+    def promote_due(self, limit: int = 500) -> int:
+        """Move retries whose backoff has elapsed back to their queues."""
+        k = self.keys
+        with translate_redis_errors():
+            due = self.client.zrangebyscore(k.delayed(), "-inf", now_ms(), start=0, num=limit)
+            if not due:
+                return 0
+            ids = [_s(t) for t in due]
+            return int(self.scripts["promote"](
+                keys=[k.delayed(), k.stats(), *k.queues(), *(k.task(t) for t in ids)],
+                args=[*PRIORITIES, *ids],
+            ))

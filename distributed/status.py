@@ -1,0 +1,138 @@
+"""The cluster at a glance: workers with their health, queue figures, throughput, alerts.
+
+Cost is O(workers) + a constant number of O(1) Redis calls: it never scans tasks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+import redis
+
+from distributed.config import QueueConfig
+from distributed.errors import translate_redis_errors
+from distributed.health import cluster_alerts, worker_health
+from distributed.keys import PRIORITIES, TPUT_BUCKET_S, Keys
+from distributed.queue import now_ms
+from distributed.registry import Registry
+
+COUNTERS = (
+    "accepted", "running", "delayed", "completed", "dead", "cancelled", "retried", "reclaimed",
+    "fenced", "failed_attempts", "workers_reaped", "requeued",
+)
+
+
+def queue_figures(client: redis.Redis, config: QueueConfig) -> dict[str, Any]:
+    k = Keys(config.prefix)
+    now = now_ms()
+    buckets = [now // 1000 // TPUT_BUCKET_S - i for i in range(1, 13)]
+    with translate_redis_errors():
+        pipe = client.pipeline(transaction=False)
+        pipe.hgetall(k.stats())
+        pipe.zcard(k.delayed())
+        pipe.zcard(k.dead())
+        pipe.mget([k.tput(b) for b in buckets])
+        stats_raw, delayed, dead, tput = pipe.execute()
+    stats = {key.decode(): int(value) for key, value in stats_raw.items()}
+    pending = {p: stats.get(f"pending:{p}", 0) for p in PRIORITIES}
+    counts = {name: stats.get(name, 0) for name in COUNTERS}
+    done = [int(v) if v else 0 for v in tput]
+    return {
+        "pending": pending,
+        "pending_total": sum(pending.values()),
+        "in_progress": counts["running"],
+        "delayed": counts["delayed"],
+        "completed": counts["completed"],
+        "dead_lettered": counts["dead"],
+        "cancelled": counts["cancelled"],
+        "accepted": counts["accepted"],
+        "failed_attempts": counts["failed_attempts"],
+        "retried": counts["retried"],
+        "reclaimed": counts["reclaimed"],
+        "fenced_completions": counts["fenced"],
+        "workers_reaped": counts["workers_reaped"],
+        "requeued": counts["requeued"],
+        "delayed_set_size": int(delayed),
+        "dead_letter_set_size": int(dead),
+        "throughput": {
+            "window_s": len(buckets) * TPUT_BUCKET_S,
+            "completed_last_10s": sum(done[:2]),
+            "completed_last_60s": sum(done),
+            "tasks_per_second_60s": round(sum(done) / (len(buckets) * TPUT_BUCKET_S), 3),
+        },
+    }
+
+
+def _worker_view(record: dict[str, Any], now: int, config: QueueConfig) -> dict[str, Any]:
+    departed = record["_departed"]
+    # A live worker's score is its last heartbeat; a departed one's is when it left.
+    last_ms = int(record.get("last_heartbeat_ms") or record["_score_ms"]) if departed else (
+        record["_score_ms"])
+    age_s = max(0.0, (now - last_ms) / 1000)
+    recent_total = int(record.get("recent_total", 0))
+    recent_failed = int(record.get("recent_failed", 0))
+    verdict = worker_health(
+        heartbeat_age_s=age_s,
+        interval_s=config.heartbeat_interval_s,
+        timeout_s=config.heartbeat_timeout_s,
+        recent_total=recent_total,
+        recent_failed=recent_failed,
+        departed_state=record.get("state", "dead") if departed else None,
+    )
+    started = int(record.get("started_at_ms", 0) or 0)
+    return {
+        "id": record["id"],
+        "hostname": record.get("hostname"),
+        "pid": int(record["pid"]) if record.get("pid") else None,
+        "version": record.get("version"),
+        "status": verdict.status,
+        "status_rule": verdict.rule,
+        "state": record.get("state"),
+        "seconds_since_heartbeat": round(age_s, 2),
+        "current_task": record.get("current_task") or None,
+        "tasks_completed": int(record.get("tasks_completed", 0)),
+        "tasks_failed": int(record.get("tasks_failed", 0)),
+        "recent_total": recent_total,
+        "recent_failed": recent_failed,
+        "uptime_s": round((now - started) / 1000, 1) if started and not departed else None,
+        "concurrency": int(record.get("concurrency", 0) or 0),
+        "filters": json.loads(record["filters"]) if record.get("filters") else [],
+        "started_at_ms": started or None,
+    }
+
+
+def cluster_status(client: redis.Redis, config: QueueConfig) -> dict[str, Any]:
+    now, records = Registry(client, config).snapshot()
+    workers = [_worker_view(r, now, config) for r in records]
+    workers.sort(key=lambda w: w["id"])
+    queue = queue_figures(client, config)
+    live = [w for w in workers if w["status"] in ("healthy", "degraded", "unhealthy")]
+    recent_total = sum(w["recent_total"] for w in live)
+    recent_failed = sum(w["recent_failed"] for w in live)
+    alerts = cluster_alerts(
+        live_workers=len(live),
+        open_tasks=queue["pending_total"] + queue["in_progress"] + queue["delayed"],
+        dead_letters=queue["dead_lettered"],
+        dead_letter_threshold=config.alert_dead_letters,
+        recent_total=recent_total,
+        recent_failed=recent_failed,
+        failure_rate_threshold=config.alert_failure_rate,
+    )
+    summary: dict[str, int] = {}
+    for w in workers:
+        summary[w["status"]] = summary.get(w["status"], 0) + 1
+    return {
+        "generated_at_ms": now,
+        "workers": workers,
+        "worker_summary": summary,
+        "queue": queue,
+        "alerts": [asdict(a) for a in alerts],
+        "rules": {
+            "heartbeat_interval_s": config.heartbeat_interval_s,
+            "heartbeat_timeout_s": config.heartbeat_timeout_s,
+            "lease_s": config.lease_s,
+            "max_retries": config.max_retries,
+        },
+    }

@@ -1,0 +1,32 @@
+"""URL routing: the API under /api/, its schema and docs, and the admin."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.staticfiles.views import serve as serve_static
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("api/", include("image_api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("admin/", admin.site.urls),
+]
+
+if settings.SERVE_STATIC:
+    # Swagger UI / ReDoc (sidecar), the browsable API and the admin need their static files
+    # even under gunicorn with DEBUG off; the files come from the installed apps (finders).
+    urlpatterns += [
+        re_path(
+            rf"^{settings.STATIC_URL.lstrip('/')}(?P<path>.*)$",
+            serve_static,
+            {"insecure": True},
+        ),
+    ]
+
+# JSON error bodies for /api/ paths (Django's HTML pages elsewhere).
+handler400 = "image_api.errors.json_handler400"
+handler403 = "image_api.errors.json_handler403"
+handler404 = "image_api.errors.json_handler404"
+handler500 = "image_api.errors.json_handler500"

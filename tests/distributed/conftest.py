@@ -1,0 +1,1 @@
+from tests.support.redis import *  # noqa: F403

