@@ -1,0 +1,183 @@
+"""process_image end to end: storage in, pipeline, encoded result out."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.workers import photo, with_alpha
+from workers import filters
+from workers.imageio import ImageError, decode_image, encode_image, inspect_image, sniff_format
+from workers.pipeline import PipelineError, parse_pipeline, steps_to_json
+from workers.processing import ProcessResult, limit_native_threads, process_image
+from workers.storage import Storage
+
+MAX_PIXELS = 10_000_000
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> Path:
+    return tmp_path / "media"
+
+
+def store(media: Path, image: np.ndarray, fmt: str = "png") -> str:
+    data = encode_image(image, fmt, quality=95)
+    info = inspect_image(data, max_bytes=10_000_000, max_pixels=MAX_PIXELS)
+    return Storage(media).save_upload(data, info, f"in.{fmt}")
+
+
+def run(media: Path, image_id: str, pipeline: dict, **overrides) -> ProcessResult:
+    arguments = {
+        "media_root": str(media),
+        "image_id": image_id,
+        "steps_json": steps_to_json(parse_pipeline(pipeline)),
+        "job_id": "job_1",
+        "index": 3,
+        "output_format": None,
+        "quality": 90,
+        "max_pixels": MAX_PIXELS,
+        **overrides,
+    }
+    return process_image(**arguments)
+
+
+def test_processing_writes_a_decodable_output_with_the_right_size(media: Path):
+    image = photo(60, 80)
+    image_id = store(media, image)
+    pipeline = {"filters": ["resize", "grayscale"], "filter_params": {"resize": {"width": 40}}}
+    result = run(media, image_id, pipeline)
+    assert result.output_key == f"outputs/job_1/0003-{image_id}.png"
+    assert (result.format, result.width, result.height) == ("png", 40, 30)
+    data = Storage(media).read_key(result.output_key)
+    assert result.bytes == len(data)
+    decoded = decode_image(data, max_pixels=MAX_PIXELS)
+    assert (decoded == filters.grayscale(filters.resize(image, width=40))).all()
+    assert [t["filter"] for t in result.timings] == ["resize", "grayscale"]
+    assert result.total_ms >= sum(t["ms"] for t in result.timings)
+
+
+def test_processing_a_sample_with_an_explicit_key_and_output_format(media: Path):
+    key = "outputs/custom/result.webp"
+    result = run(
+        media,
+        "sample-shapes",
+        {"steps": [{"filter": "edges"}]},
+        output_key=key,
+        output_format="webp",
+        quality=80,
+    )
+    assert result.output_key == key and result.format == "webp"
+    data = (media / key).read_bytes()
+    assert sniff_format(data) == "webp"
+    assert decode_image(data, max_pixels=MAX_PIXELS).shape == (600, 800, 3)
+
+
+def test_a_jpeg_input_gives_a_jpeg_output_and_alpha_survives_png(media: Path):
+    jpeg_id = store(media, photo(), "jpeg")
+    assert run(media, jpeg_id, {"filters": []}).format == "jpeg"
+    rgba = with_alpha(photo())
+    png_id = store(media, rgba, "png")
+    result = run(media, png_id, {"filters": ["flip"]})
+    decoded = decode_image(Storage(media).read_key(result.output_key), max_pixels=MAX_PIXELS)
+    assert (decoded == cv2.flip(rgba, 1)).all()
+
+
+def test_the_result_is_plain_json(media: Path):
+    result = run(media, store(media, photo()), {"filters": ["blur"]})
+    assert json.loads(json.dumps(result.to_dict())) == result.to_dict()
+
+
+def test_an_unknown_image_is_a_permanent_not_found_error(media: Path):
+    with pytest.raises(ImageError) as caught:
+        run(media, "img_" + "0" * 32, {"filters": ["blur"]})
+    assert (caught.value.status, caught.value.code) == (404, "image_not_found")
+    with pytest.raises(ImageError):
+        run(media, "../../etc/passwd", {"filters": ["blur"]})
+
+
+def test_invalid_steps_fail_before_reading_the_image(media: Path):
+    with pytest.raises(PipelineError) as caught:
+        process_image(
+            media_root=str(media),
+            image_id="img_" + "0" * 32,  # does not exist: the steps are checked first
+            steps_json=[{"filter": "blur", "params": {"radius": 99}}],
+            job_id="job_1",
+            index=0,
+            output_format=None,
+            quality=90,
+            max_pixels=MAX_PIXELS,
+        )
+    assert caught.value.param == "radius"
+
+
+def test_a_pipeline_that_would_exceed_max_pixels_is_refused(media: Path):
+    image_id = store(media, photo(100, 100))
+    with pytest.raises(PipelineError):
+        run(
+            media,
+            image_id,
+            {"steps": [{"filter": "resize", "params": {"scale": 10}}]},
+            max_pixels=200_000,
+        )
+    assert not (media / "outputs").exists()
+
+
+def test_an_upload_over_max_pixels_is_refused(media: Path):
+    image_id = store(media, photo(100, 100))
+    with pytest.raises(ImageError) as caught:
+        run(media, image_id, {"filters": []}, max_pixels=5_000)
+    assert caught.value.code == "too_many_pixels"
+
+
+def test_corrupt_stored_bytes_are_a_permanent_image_error(media: Path):
+    image_id = store(media, photo(64, 64))
+    path = Storage(media).image_path(image_id)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ImageError) as caught:
+        run(media, image_id, {"filters": []})
+    assert caught.value.code == "corrupt_image"
+
+
+def test_an_unwritable_output_format_is_refused(media: Path):
+    with pytest.raises(ImageError) as caught:
+        run(media, store(media, photo()), {"filters": []}, output_format="tiff")
+    assert caught.value.code == "unsupported_output_format"
+
+
+def test_process_image_runs_in_a_spawned_process_pool(media: Path):
+    image_id = store(media, photo(40, 40))
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        pool.submit(limit_native_threads, 1).result()
+        future = pool.submit(
+            process_image,
+            media_root=str(media),
+            image_id=image_id,
+            steps_json=steps_to_json(parse_pipeline({"filters": ["rotate"]})),
+            job_id="job_2",
+            index=0,
+            output_format="jpeg",
+            quality=90,
+            max_pixels=MAX_PIXELS,
+        )
+        result = future.result(timeout=60)
+    assert isinstance(result, ProcessResult)
+    assert result.output_key == f"outputs/job_2/0000-{image_id}.jpg"
+    assert (media / result.output_key).is_file()
+
+
+def test_limit_native_threads_sets_opencvs_thread_count():
+    before = cv2.getNumThreads()
+    try:
+        limit_native_threads(1)
+        assert cv2.getNumThreads() == 1
+        limit_native_threads(2)
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)
