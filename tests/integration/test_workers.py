@@ -1,0 +1,253 @@
+"""The distributed contract with a real Redis server and real worker processes.
+
+Workers run as ``python -m workers`` subprocesses with short timings (heartbeat 0.5 s, lease
+1.5 s, from the ``queue_config`` fixture); fault tests really send SIGKILL/SIGSTOP/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import collections
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from distributed.jobs import get_job
+from distributed.queue import Queue
+from distributed.status import cluster_status
+from tests.support.redis import assert_counts_add_up
+from tests.support.workers import wait_until
+from workers.imageio import encode_image, inspect_image
+from workers.samples import make_scene
+from workers.storage import Storage
+
+pytestmark = pytest.mark.slow
+
+PIPELINE = [{"filter": "sharpen", "params": {"intensity": 2.0}},
+            {"filter": "edges", "params": {"threshold1": 50.0, "threshold2": 150.0}}]
+
+
+def upload_image(media_root: Path, width: int = 320, height: int = 240, seed: int = 0) -> str:
+    data = encode_image(make_scene(width, height, seed), "png")
+    info = inspect_image(data, max_bytes=10**8, max_pixels=10**8)
+    return Storage(media_root).save_upload(data, info, "scene.png")
+
+
+def image_payloads(job_id: str, image_ids: list[str]) -> list[dict]:
+    return [{"kind": "image", "job_id": job_id, "index": i, "image_id": image_id,
+             "steps": PIPELINE, "output_format": "png", "quality": 90}
+            for i, image_id in enumerate(image_ids)]
+
+
+def submit(queue: Queue, job_id: str, payloads: list[dict], priority: str = "normal") -> str:
+    return queue.submit(job_id=job_id, priority=priority, payloads=payloads,
+                        job_fields={"mode": "distributed"}).job_id
+
+
+def finished(client, config, job_id: str):
+    job = get_job(client, config, job_id)
+    return job if job and job["status"] not in ("queued", "running") else None
+
+
+def task_state(client, config, job_id: str, index: int = 0) -> dict:
+    return get_job(client, config, job_id)["tasks"][index]
+
+
+def test_three_workers_complete_sixty_tasks_and_share_them(
+    queue, redis_client, queue_config, start_worker
+):
+    # Given three workers and 60 image tasks
+    workers = [start_worker(f"w{i}") for i in (1, 2, 3)]
+    media = start_worker.media_root
+    images = [upload_image(media, seed=s) for s in range(3)]
+    submit(queue, "job_sixty", image_payloads("job_sixty", [images[i % 3] for i in range(60)]))
+    # When they drain the queue
+    job = wait_until(lambda: finished(redis_client, queue_config, "job_sixty"), 90,
+                     message="60 tasks to finish")
+    # Then every task completed exactly once, each worker did some, and the counts add up
+    assert job["status"] == "completed", job["counts"]
+    by_worker = collections.Counter(t["result"]["worker"] for t in job["tasks"])
+    assert set(by_worker) == {"w1", "w2", "w3"}, by_worker
+    assert sum(by_worker.values()) == 60
+    stats = assert_counts_add_up(redis_client, queue_config)
+    assert stats["completed"] == 60 and stats.get("fenced", 0) == 0
+    for t in job["tasks"]:
+        assert (media / t["result"]["output_key"]).is_file()
+    status = cluster_status(redis_client, queue_config)
+    done = {w["id"]: w["tasks_completed"] for w in status["workers"]}
+    wait_until(lambda: sum(w["tasks_completed"] for w in cluster_status(
+        redis_client, queue_config)["workers"]) == 60, 10, message="heartbeat counts")
+    assert all(w.proc.poll() is None for w in workers), done
+
+
+def test_task_of_a_killed_worker_completes_on_another_worker(
+    queue, redis_client, queue_config, start_worker
+):
+    # Given two workers and one long task
+    workers = {w.worker_id: w for w in (start_worker("w1"), start_worker("w2"))}
+    submit(queue, "job_kill", [{"kind": "sleep", "seconds": 2.0}])
+    holder = wait_until(lambda: task_state(redis_client, queue_config, "job_kill")["worker"],
+                        20, message="a worker to take the task")
+    # When the worker holding it is SIGKILLed
+    killed_at = time.monotonic()
+    workers[holder].signal(signal.SIGKILL)
+    job = wait_until(lambda: finished(redis_client, queue_config, "job_kill"), 30,
+                     message="the task to complete elsewhere")
+    recovered_s = time.monotonic() - killed_at
+    # Then the other worker completed it, once, on the second attempt
+    [task] = job["tasks"]
+    other = ({"w1", "w2"} - {holder}).pop()
+    assert task["state"] == "completed" and task["worker"] == other
+    assert task["attempts"] == 2
+    stats = assert_counts_add_up(redis_client, queue_config)
+    assert stats["completed"] == 1 and stats["reclaimed"] == 1
+    # recovery = lease + reclaim tick + the 2 s of work, with slack for a loaded machine
+    assert recovered_s < queue_config.lease_s + 2.0 + 15
+
+
+def test_late_completion_of_a_paused_worker_is_fenced(
+    queue, redis_client, queue_config, start_worker
+):
+    w1 = start_worker("w1")
+    submit(queue, "job_pause", [{"kind": "sleep", "seconds": 1.0}])
+    wait_until(lambda: task_state(redis_client, queue_config, "job_pause")["worker"] == "w1", 20,
+               message="w1 to take the task")
+    # When w1 freezes past its lease and w2 finishes the task
+    w1.signal(signal.SIGSTOP)
+    start_worker("w2")
+    job = wait_until(lambda: finished(redis_client, queue_config, "job_pause"), 30,
+                     message="w2 to finish the task")
+    assert job["tasks"][0]["worker"] == "w2"
+    # Then w1's completion after SIGCONT is refused and not counted
+    w1.signal(signal.SIGCONT)
+    wait_until(lambda: "event=task.fenced" in w1.log(), 20, message="w1's fenced completion")
+    stats = assert_counts_add_up(redis_client, queue_config)
+    assert stats["completed"] == 1 and stats["fenced"] >= 1
+    assert get_job(redis_client, queue_config, "job_pause")["tasks"][0]["worker"] == "w2"
+    # and w1 rejoins as a healthy worker
+    wait_until(lambda: {w["id"]: w["status"] for w in cluster_status(
+        redis_client, queue_config)["workers"]}.get("w1") == "healthy", 10,
+        message="w1 healthy again")
+
+
+def test_sigterm_finishes_the_task_in_hand_deregisters_and_exits_zero(
+    queue, redis_client, queue_config, start_worker
+):
+    w1 = start_worker("w1")
+    submit(queue, "job_term", [{"kind": "sleep", "seconds": 1.5}])
+    wait_until(lambda: task_state(redis_client, queue_config, "job_term")["state"] == "running",
+               20, message="the task to start")
+    w1.signal(signal.SIGTERM)
+    assert w1.wait(30) == 0, w1.log()
+    task = task_state(redis_client, queue_config, "job_term")
+    assert task["state"] == "completed" and task["worker"] == "w1" and task["attempts"] == 1
+    [w] = cluster_status(redis_client, queue_config)["workers"]
+    assert w["status"] == "stopped"
+    assert "event=worker.stop" in w1.log()
+
+
+def test_second_signal_stops_at_once_and_the_task_is_redelivered(
+    queue, redis_client, queue_config, start_worker
+):
+    w1 = start_worker("w1")
+    submit(queue, "job_cold", [{"kind": "sleep", "seconds": 30}])
+    wait_until(lambda: task_state(redis_client, queue_config, "job_cold")["state"] == "running",
+               20, message="the task to start")
+    w1.signal(signal.SIGTERM)
+    time.sleep(0.3)
+    w1.signal(signal.SIGTERM)
+    assert w1.wait(10) != 0
+    assert "event=worker.cold_shutdown" in w1.log()
+    # The task is still open and will be reclaimed by the next worker
+    start_worker("w2")
+    wait_until(lambda: task_state(redis_client, queue_config, "job_cold")["worker"] == "w2", 20,
+               message="w2 to take over the task")
+    assert_counts_add_up(redis_client, queue_config)
+
+
+def test_bad_tasks_are_dead_lettered_and_the_worker_keeps_going(
+    queue, redis_client, queue_config, start_worker
+):
+    w1 = start_worker("w1")
+    payloads = [{"kind": "no-such-kind"}, {"kind": "image", "job_id": "job_bad", "index": 1},
+                {"kind": "image", "job_id": "job_bad", "index": 2, "image_id": "img_" + "0" * 32,
+                 "steps": PIPELINE}, {"kind": "noop"}]
+    submit(queue, "job_bad", payloads)
+    job = wait_until(lambda: finished(redis_client, queue_config, "job_bad"), 30,
+                     message="the job to finish")
+    states = [t["state"] for t in job["tasks"]]
+    assert states == ["dead", "dead", "dead", "completed"]
+    assert all(t["attempts"] == 1 for t in job["tasks"])  # permanent: no retry
+    assert w1.proc.poll() is None
+    assert assert_counts_add_up(redis_client, queue_config)["dead"] == 3
+
+
+def test_transient_error_is_retried_with_backoff_then_dead_lettered(
+    queue, redis_client, queue_config, start_worker
+):
+    # Given storage that fails to write this job's outputs (a file where its folder goes)
+    start_worker("w1")
+    media = start_worker.media_root
+    image = upload_image(media)
+    (media / "outputs").mkdir(exist_ok=True)
+    (media / "outputs" / "job_flaky").write_text("not a directory")
+    submit(queue, "job_flaky", image_payloads("job_flaky", [image]))
+    job = wait_until(lambda: finished(redis_client, queue_config, "job_flaky"), 40,
+                     message="the task to be dead-lettered")
+    [task] = job["tasks"]
+    assert task["state"] == "dead"
+    assert task["attempts"] == queue_config.max_attempts
+    stats = assert_counts_add_up(redis_client, queue_config)
+    assert stats["retried"] == queue_config.max_retries
+
+
+def test_redis_restart_mid_job_loses_nothing(
+    queue, redis_client, redis_server, queue_config, start_worker
+):
+    start_worker("w1")
+    start_worker("w2")
+    submit(queue, "job_outage", [{"kind": "sleep", "seconds": 0.1}] * 40)
+    wait_until(lambda: get_job(redis_client, queue_config, "job_outage")["counts"]["completed"]
+               >= 5, 30, message="some progress")
+    # When Redis goes away for a while and comes back (append-only file on)
+    redis_server.stop()
+    time.sleep(2.0)
+    redis_server.start()
+    job = wait_until(lambda: finished(redis_client, queue_config, "job_outage"), 60,
+                     message="the job to complete after the restart")
+    # Then the job completed with nothing lost and nothing counted twice
+    assert job["status"] == "completed", job["counts"]
+    stats = assert_counts_add_up(redis_client, queue_config)
+    assert stats["accepted"] == 40 and stats["completed"] == 40
+
+
+def test_high_priority_runs_before_low_and_low_is_not_starved(
+    queue, redis_client, queue_config, start_worker
+):
+    submit(queue, "job_low", [{"kind": "noop"}] * 30, priority="low")
+    submit(queue, "job_high", [{"kind": "noop"}] * 30, priority="high")
+    start_worker("w1", WORKER_PREFETCH="1")  # one task per fetch: the policy, fetch by fetch
+    low = wait_until(lambda: finished(redis_client, queue_config, "job_low"), 30,
+                     message="low job")
+    high = get_job(redis_client, queue_config, "job_high")
+    high_done = sorted(t["finished_at_ms"] for t in high["tasks"])
+    low_done = sorted(t["finished_at_ms"] for t in low["tasks"])
+    # Most high-priority tasks finish before most low ones ...
+    assert high_done[len(high_done) // 2] < low_done[len(low_done) // 2]
+    # ... but low-priority work gets turns while high is still queued.
+    assert low_done[0] < high_done[-1]
+
+
+def test_worker_restarted_with_the_same_id_is_healthy_again(
+    queue, redis_client, queue_config, start_worker
+):
+    w1 = start_worker("w1")
+    w1.signal(signal.SIGKILL)
+    w1.wait(10)
+    wait_until(lambda: {w["id"]: w["status"] for w in cluster_status(
+        redis_client, queue_config)["workers"]}.get("w1") == "dead", 10, message="w1 dead")
+    restarted = start_worker("w1")
+    # registration happens before the start event is logged, so one read suffices
+    [w] = cluster_status(redis_client, queue_config)["workers"]
+    assert w["status"] == "healthy" and w["pid"] == restarted.pid
