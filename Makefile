@@ -8,7 +8,11 @@ PORT ?= 8000
 WORKERS ?= 3
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+VAR_DIR ?= $(CURDIR)/var
+export VAR_DIR
+CTL := $(VENV)/bin/supervisorctl -c $(VAR_DIR)/supervisord.conf
+
+.PHONY: install run test lint bench clean stop ps logs worker-stop worker-start worker-kill
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +25,28 @@ install: $(STAMP)
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py runcluster --port $(PORT) --workers $(WORKERS)
+
+# Local cluster control (while `make run` is running).
+stop:
+	$(CTL) shutdown
+
+ps:
+	$(CTL) status
+
+logs:
+	tail -n 50 -f $(VAR_DIR)/log/*.log
+
+worker-stop:
+	@test -n "$(ID)" || (echo "usage: make worker-stop ID=worker-2" && exit 2)
+	$(CTL) stop $(ID)
+
+worker-start:
+	@test -n "$(ID)" || (echo "usage: make worker-start ID=worker-2" && exit 2)
+	$(CTL) start $(ID)
+
+worker-kill:
+	@test -n "$(ID)" || (echo "usage: make worker-kill ID=worker-2" && exit 2)
+	$(CTL) signal KILL $(ID)
 
 test: install
 	$(PY) -m ruff check .

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from distributed.config import QueueConfig
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
@@ -57,6 +59,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Before CommonMiddleware: /api/ paths work without their trailing slash (no 301 for POSTs).
+    "image_api.middleware.ApiTrailingSlashMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -119,7 +123,9 @@ THREAD_POOL_SIZE = env_int("THREAD_POOL_SIZE", os.cpu_count() or 1)
 PROCESS_POOL_SIZE = env_int("PROCESS_POOL_SIZE", os.cpu_count() or 1)
 
 # Distributed mode. REDIS_URL unset means "no Redis": the distributed endpoints answer 503.
-REDIS_URL = os.environ.get("REDIS_URL", "")
+# The same variables configure the workers (distributed/config.py documents each).
+DISTRIBUTED = QueueConfig.from_env()
+REDIS_URL = DISTRIBUTED.redis_url
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -1,0 +1,163 @@
+"""The local cluster behind ``make run``: supervisord runs Redis (embedded unless REDIS_URL is
+set), the API under gunicorn and N workers, so single workers can be stopped and started like
+containers (``make worker-stop ID=worker-2``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from distributed.embedded import free_port, redis_server_binary
+
+SOCKET_PATH_MAX = 100
+
+
+@dataclass(frozen=True)
+class ClusterPlan:
+    base_dir: Path
+    var_dir: Path
+    host: str
+    port: int
+    workers: int
+    redis_url: str
+    embedded_redis_port: int | None
+    grace_s: float
+    python: str = sys.executable
+
+    @classmethod
+    def build(cls, *, host: str, port: int, workers: int) -> ClusterPlan:
+        var_dir = Path(settings.VAR_DIR).resolve()
+        redis_url = os.environ.get("REDIS_URL", "")
+        embedded = None
+        if not redis_url:
+            embedded = int(os.environ.get("EMBEDDED_REDIS_PORT") or free_port())
+            redis_url = f"redis://127.0.0.1:{embedded}/0"
+        return cls(
+            base_dir=Path(settings.BASE_DIR), var_dir=var_dir, host=host, port=port,
+            workers=workers, redis_url=redis_url, embedded_redis_port=embedded,
+            grace_s=float(os.environ.get("SHUTDOWN_GRACE_SECONDS") or 25),
+        )
+
+    @property
+    def conf_path(self) -> Path:
+        return self.var_dir / "supervisord.conf"
+
+    @property
+    def socket_path(self) -> Path:
+        path = self.var_dir / "run" / "supervisor.sock"
+        if len(str(path)) > SOCKET_PATH_MAX:  # unix socket paths are short
+            path = Path(tempfile.gettempdir()) / f"imgproc-{abs(hash(str(self.var_dir)))}.sock"
+        return path
+
+    def worker_ids(self) -> list[str]:
+        return [f"worker-{i}" for i in range(1, self.workers + 1)]
+
+    def supervisor_conf(self) -> str:
+        log_dir = self.var_dir / "log"
+        common = (
+            f"directory={self.base_dir}\nautostart=true\nstartsecs=1\n"
+            "stopasgroup=true\nkillasgroup=true\nredirect_stderr=true\n"
+        )
+        sections = [
+            "[supervisord]",
+            f"logfile={log_dir / 'supervisord.log'}",
+            f"pidfile={self.var_dir / 'run' / 'supervisord.pid'}",
+            "nodaemon=true",
+            "loglevel=info",
+            "",
+            "[unix_http_server]",
+            f"file={self.socket_path}",
+            "",
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+            "",
+            "[supervisorctl]",
+            f"serverurl=unix://{self.socket_path}",
+            "",
+        ]
+        if self.embedded_redis_port:
+            sections += [
+                "[program:redis]",
+                f"command={redis_server_binary()} --port {self.embedded_redis_port} "
+                f"--bind 127.0.0.1 --dir {self.var_dir / 'redis'} --appendonly yes "
+                "--appendfsync everysec --save \"\" --protected-mode no",
+                "priority=1",
+                "autorestart=true",
+                f"stdout_logfile={log_dir / 'redis.log'}",
+                common,
+            ]
+        sections += [
+            "[program:api]",
+            f"command={self.python} -m gunicorn project.wsgi:application "
+            f"--bind {self.host}:{self.port} --workers {os.environ.get('GUNICORN_WORKERS', 2)} "
+            f"--threads {os.environ.get('GUNICORN_THREADS', 4)} --timeout 120 "
+            "--access-logfile -",
+            "priority=10",
+            "autorestart=true",
+            "stopwaitsecs=30",
+            f"stdout_logfile={log_dir / 'api.log'}",
+            common,
+        ]
+        for worker_id in self.worker_ids():
+            # No autorestart for workers: a killed worker stays down (and shows as dead on
+            # the status page) until `make worker-start ID=...`, like a stopped container.
+            sections += [
+                f"[program:{worker_id}]",
+                f"command={self.python} -m workers",
+                f'environment=WORKER_ID="{worker_id}"',
+                "priority=20",
+                "autorestart=false",
+                "stopsignal=TERM",
+                f"stopwaitsecs={int(self.grace_s) + 5}",
+                f"stdout_logfile={log_dir / (worker_id + '.log')}",
+                common,
+            ]
+        return "\n".join(sections)
+
+    def banner(self) -> str:
+        api = f"http://{self.host}:{self.port}"
+        redis = (f"embedded redis-server on 127.0.0.1:{self.embedded_redis_port} "
+                 f"(data in {self.var_dir / 'redis'})" if self.embedded_redis_port
+                 else f"REDIS_URL={self.redis_url}")
+        seed = ('{"filters": ["sharpen", "edges"], "filter_params": {"sharpen": '
+                '{"intensity": 3}, "edges": {"threshold1": 50, "threshold2": 150}}}')
+        return f"""
+Image-processing service starting: API + {self.workers} workers + {redis}
+  API          {api}/api/
+  Docs         {api}/api/docs/
+  Health       {api}/api/health/
+  Workers      {api}/api/workers/status/
+  Dashboard    {api}/dashboard/
+  Logs         {self.var_dir / 'log'}/
+
+Try:
+  curl -X POST {api}/api/process-batch/threading/ -H 'Content-Type: application/json' -d '{seed}'
+  curl -X POST {api}/api/process-batch/multiprocessing/ -H 'Content-Type: application/json' -d '{seed}'
+  curl -X POST {api}/api/process-batch/distributed/ -H 'Content-Type: application/json' -d '{seed}'
+  curl {api}/api/workers/status/
+
+Workers:
+  make ps                        make worker-stop ID=worker-2 (graceful)
+  make worker-kill ID=worker-2   make worker-start ID=worker-2
+Stop everything: Ctrl+C here, or make stop
+"""
+
+
+def run_cluster(plan: ClusterPlan) -> int:
+    """Write the supervisord config and replace this process with supervisord."""
+    for sub in ("log", "run", "redis", "media"):
+        (plan.var_dir / sub).mkdir(parents=True, exist_ok=True)
+    plan.conf_path.write_text(plan.supervisor_conf())
+    os.environ["REDIS_URL"] = plan.redis_url
+    os.environ.setdefault("MEDIA_ROOT", str(settings.MEDIA_ROOT))
+    os.environ.setdefault("VAR_DIR", str(plan.var_dir))
+    print(plan.banner(), flush=True)
+    supervisord = shutil.which("supervisord", path=str(Path(plan.python).parent)) or "supervisord"
+    os.execv(supervisord, [supervisord, "-n", "-c", str(plan.conf_path)])
+    return 1  # not reached

@@ -1,0 +1,84 @@
+"""Writes of the distributed mode: submit a batch as one task per image, manage dead letters."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.utils import timezone
+
+from distributed.dead_letters import discard_dead_letters, requeue_dead_letters
+from distributed.errors import QueueFull, translate_redis_errors
+from distributed.keys import PRIORITIES, Keys
+from distributed.queue import Queue
+from image_api.errors import ApplicationError
+from image_api.queue import queue_config, redis_client
+from image_api.services import BatchSpec, new_job_id, uploads_store
+from workers.pipeline import steps_to_json
+
+
+def job_submit_distributed(
+    *, batch: BatchSpec, priority: str, idempotency_key: str | None
+) -> tuple[str, bool]:
+    """Enqueue one task per image, all or none. Returns (job id, duplicate?)."""
+    if priority not in PRIORITIES:
+        raise ApplicationError(
+            f"Unknown priority {priority!r}.", code="invalid_priority",
+            extra={"allowed": list(PRIORITIES)},
+        )
+    config = queue_config()
+    client = redis_client()
+    if batch.total > config.max_queued_tasks:
+        raise ApplicationError(
+            f"The batch has {batch.total} images; the queue holds at most "
+            f"{config.max_queued_tasks} open tasks (MAX_QUEUED_TASKS).",
+            code="batch_exceeds_queue_cap", extra={"cap": config.max_queued_tasks},
+        )
+    with translate_redis_errors():
+        if idempotency_key:
+            first = client.get(Keys(config.prefix).idempotency(idempotency_key))
+            if first:
+                return first.decode(), True
+        client.ping()  # fail before storing uploads if Redis is down
+    stored = uploads_store(uploads=batch.uploads)
+    image_ids = [*batch.image_ids, *(meta["id"] for meta in stored)]
+    job_id = new_job_id()
+    steps_json = steps_to_json(batch.steps)
+    payloads: list[dict[str, Any]] = [
+        {
+            "kind": "image", "job_id": job_id, "index": index, "image_id": image_id,
+            "steps": steps_json, "output_format": batch.output_format, "quality": batch.quality,
+        }
+        for index, image_id in enumerate(image_ids)
+    ]
+    fields = {
+        "mode": "distributed",
+        "created_at_iso": timezone.now().isoformat(),
+        "output_format": batch.output_format or "",
+        "quality": batch.quality,
+        "pipeline": json.dumps(steps_json),
+    }
+    try:
+        submitted = Queue(client, config).submit(
+            job_id=job_id, priority=priority, payloads=payloads, job_fields=fields,
+            idempotency_key=idempotency_key,
+        )
+    except QueueFull as exc:
+        raise ApplicationError(
+            f"The queue is full: {exc}. Retry after {exc.retry_after_s} s.",
+            status=429, code="queue_full",
+            extra={"retry_after_s": exc.retry_after_s, "open_tasks": exc.open_tasks,
+                   "cap": exc.cap, "uploaded_images": [m["id"] for m in stored]},
+            headers={"Retry-After": str(exc.retry_after_s)},
+        ) from exc
+    return submitted.job_id, submitted.duplicate
+
+
+def dead_letters_act(*, action: str, task_ids: list[str] | None) -> int:
+    """Re-queue or discard dead letters (``task_ids`` None = all); the number changed."""
+    if action == "requeue":
+        return requeue_dead_letters(redis_client(), queue_config(), task_ids)
+    if action == "discard":
+        return discard_dead_letters(redis_client(), queue_config(), task_ids)
+    raise ApplicationError(f"Unknown action {action!r}.", code="invalid_action",
+                           extra={"allowed": ["requeue", "discard"]})

@@ -1,0 +1,148 @@
+"""Views of the distributed mode: submit, worker status, dead letters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from distributed.keys import PRIORITIES
+from image_api.distributed_selectors import dead_letters_list, workers_status
+from image_api.distributed_services import dead_letters_act, job_submit_distributed
+from image_api.errors import ApplicationError
+from image_api.selectors import job_get
+from image_api.serializers import absolute_url
+from image_api.services import batch_prepare
+from image_api.views import (
+    SEED_EXAMPLE,
+    ErrorSerializer,
+    JobCreateLocalApi,
+    request_files,
+    request_options,
+)
+
+
+class SubmittedSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    mode = serializers.CharField()
+    status = serializers.CharField()
+    total = serializers.IntegerField()
+    priority = serializers.CharField()
+    status_url = serializers.URLField()
+    duplicate = serializers.BooleanField(help_text="True when an Idempotency-Key matched.")
+
+
+class JobCreateDistributedApi(APIView):
+    """POST /api/process-batch/distributed/: enqueue one task per image, answer 202."""
+
+    class InputSerializer(JobCreateLocalApi.InputSerializer):
+        class Meta:
+            ref_name = "DistributedBatchOptions"
+
+        priority = serializers.ChoiceField(choices=PRIORITIES, required=False, default="normal")
+
+    @extend_schema(
+        summary="Queue a batch for the Redis workers",
+        parameters=[OpenApiParameter(
+            "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+            description="Retrying with the same key returns the first job instead of a new one.",
+        )],
+        request={
+            "application/json": InputSerializer,
+            "multipart/form-data": JobCreateLocalApi.MultipartInputSerializer,
+        },
+        responses={202: SubmittedSerializer, 400: ErrorSerializer, 413: ErrorSerializer,
+                   415: ErrorSerializer, 429: ErrorSerializer, 503: ErrorSerializer},
+        examples=[SEED_EXAMPLE],
+    )
+    def post(self, request: Request) -> Response:
+        files = request_files(request)
+        options = request_options(request)
+        serializer = self.InputSerializer(data=options)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        batch = batch_prepare(
+            pipeline_data=options, image_ids=data.get("images"), files=files,
+            output_format=data.get("output_format"), quality=data.get("quality"),
+        )
+        key = request.headers.get("Idempotency-Key") or None
+        job_id, duplicate = job_submit_distributed(
+            batch=batch, priority=data["priority"], idempotency_key=key
+        )
+        body = {
+            "id": job_id,
+            "mode": "distributed",
+            "status": "queued",
+            "total": batch.total,
+            "priority": data["priority"],
+            "status_url": absolute_url(request, "image_api:job-detail", job_id=job_id),
+            "duplicate": duplicate,
+        }
+        if duplicate:
+            job = job_get(job_id)
+            if job is not None:
+                body.update(status=job["status"], total=job["total"], priority=job["priority"])
+        return Response(SubmittedSerializer(body).data, status=200 if duplicate else 202)
+
+
+class WorkersStatusApi(APIView):
+    @extend_schema(
+        summary="Workers, queue figures, throughput and alerts",
+        description="Cost grows with the number of workers, not of tasks.",
+        responses={200: OpenApiTypes.OBJECT, 503: ErrorSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(workers_status())
+
+
+class DeadLetterApi(APIView):
+    class ActionSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "DeadLetterAction"
+
+        action = serializers.ChoiceField(choices=["requeue", "discard"])
+        task_ids = serializers.ListField(
+            child=serializers.CharField(max_length=200), required=False, allow_empty=False,
+            max_length=1000, help_text="Which dead letters; omit and set all=true for all.",
+        )
+        all = serializers.BooleanField(required=False, default=False)
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if bool(attrs.get("task_ids")) == bool(attrs.get("all")):
+                raise serializers.ValidationError("Give either task_ids or all=true.")
+            return attrs
+
+    @extend_schema(
+        summary="List dead-lettered tasks (newest first)",
+        parameters=[OpenApiParameter("offset", int), OpenApiParameter("limit", int)],
+        responses={200: OpenApiTypes.OBJECT, 503: ErrorSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        try:
+            offset = max(0, int(request.query_params.get("offset", 0)))
+            limit = min(500, max(1, int(request.query_params.get("limit", 50))))
+        except ValueError:
+            raise ApplicationError("offset and limit must be integers.",
+                                   code="invalid_pagination") from None
+        return Response(dead_letters_list(offset=offset, limit=limit))
+
+    @extend_schema(
+        summary="Re-queue or discard dead letters",
+        request=ActionSerializer,
+        responses={200: inline_serializer(name="DeadLetterActionResult", fields={
+            "action": serializers.CharField(), "changed": serializers.IntegerField()}),
+            400: ErrorSerializer, 503: ErrorSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.ActionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        changed = dead_letters_act(
+            action=data["action"], task_ids=None if data["all"] else data["task_ids"]
+        )
+        return Response({"action": data["action"], "changed": changed})

@@ -1,0 +1,230 @@
+"""One place that turns errors into JSON bodies: `{"error": code, "message": text, ...details}`.
+
+DRF calls `exception_handler` for every exception raised in an API view. Each known exception
+type has a converter (registered with `@converts(...)`) that returns an `ApplicationError`;
+the first registered converter whose type matches wins, so register specific types before
+their bases. To map a new domain error (e.g. Redis being down -> 503), add a converter:
+
+    @converts(redis.exceptions.ConnectionError)
+    def _redis_down(exc):
+        return ApplicationError("Redis is unavailable", status=503, code="redis_unavailable")
+
+Django-level errors outside DRF views (unknown URL, a crash in middleware) reach
+`json_handler404` / `json_handler500` etc., which answer JSON for /api/ paths.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+
+from distributed.errors import NotFound, RedisUnavailable
+from workers.imageio import ImageError
+from workers.pipeline import PipelineError
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationError(Exception):
+    """An error the client can act on, rendered as JSON with an HTTP status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 400,
+        code: str = "bad_request",
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.extra = dict(extra or {})
+        self.headers = dict(headers or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.message, **self.extra}
+
+
+Converter = Callable[[Any], ApplicationError]
+_CONVERTERS: list[tuple[tuple[type[BaseException], ...], Converter]] = []
+
+
+def converts(*types: type[BaseException]) -> Callable[[Converter], Converter]:
+    """Register a function turning exceptions of `types` into an `ApplicationError`."""
+
+    def register(func: Converter) -> Converter:
+        _CONVERTERS.append((types, func))
+        return func
+
+    return register
+
+
+def to_application_error(exc: BaseException) -> ApplicationError | None:
+    """The `ApplicationError` for `exc`, or None when it is unexpected (a 500)."""
+    if isinstance(exc, ApplicationError):
+        return exc
+    for types, func in _CONVERTERS:
+        if isinstance(exc, types):
+            return func(exc)
+    return None
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: JSON body for every known error, None (-> 500) otherwise."""
+    error = to_application_error(exc)
+    if error is None:
+        return None
+    if error.status >= 500:
+        logger.warning("api error %s: %s", error.code, error.message)
+    return Response(error.to_dict(), status=error.status, headers=error.headers or None)
+
+
+# --- converters --------------------------------------------------------------------------------
+
+
+@converts(ImageError)
+def _image_error(exc: ImageError) -> ApplicationError:
+    return ApplicationError(str(exc), status=exc.status, code=exc.code)
+
+
+@converts(RedisUnavailable)
+def _redis_unavailable(exc: RedisUnavailable) -> ApplicationError:
+    return ApplicationError(
+        f"{exc} The distributed mode (jobs, workers, dead letters) is unavailable until Redis "
+        "is back; the threading and multiprocessing modes still work.",
+        status=503, code="redis_unavailable", headers={"Retry-After": "5"},
+    )
+
+
+@converts(NotFound)
+def _distributed_not_found(exc: NotFound) -> ApplicationError:
+    return ApplicationError(str(exc), status=404, code="not_found")
+
+
+@converts(PipelineError)
+def _pipeline_error(exc: PipelineError) -> ApplicationError:
+    body = exc.to_dict()
+    code = body.pop("error", "invalid_pipeline")
+    message = body.pop("message", str(exc))
+    return ApplicationError(message, status=400, code=code, extra=body)
+
+
+def first_message(detail: Any, path: str = "") -> str:
+    """The first human-readable message in a DRF error detail, prefixed with its field path."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            field = key if key != "non_field_errors" else ""
+            return first_message(value, f"{path}.{field}" if path and field else path or field)
+    if isinstance(detail, list) and detail:
+        if all(isinstance(item, str) for item in detail):
+            return first_message(detail[0], path)
+        for index, item in enumerate(detail):
+            if item:
+                return first_message(item, f"{path}[{index}]")
+    text = str(detail) if detail not in (None, [], {}) else "Invalid input."
+    return f"{path}: {text}" if path else text
+
+
+@converts(drf_exceptions.ValidationError)
+def _validation_error(exc: drf_exceptions.ValidationError) -> ApplicationError:
+    detail = exc.detail
+    extra = {"fields": detail} if isinstance(detail, dict) else {"errors": detail}
+    return ApplicationError(first_message(detail), status=400, code="invalid_request", extra=extra)
+
+
+@converts(drf_exceptions.APIException)
+def _api_exception(exc: drf_exceptions.APIException) -> ApplicationError:
+    headers = {}
+    wait = getattr(exc, "wait", None)
+    if wait is not None:
+        headers["Retry-After"] = str(int(wait))
+    detail = exc.detail
+    code = detail.code if isinstance(detail, drf_exceptions.ErrorDetail) else None
+    return ApplicationError(
+        first_message(detail),
+        status=exc.status_code,
+        code=code or exc.default_code,
+        headers=headers,
+    )
+
+
+@converts(Http404)
+def _not_found(exc: Http404) -> ApplicationError:
+    return ApplicationError("Not found.", status=404, code="not_found")
+
+
+@converts(PermissionDenied)
+def _permission_denied(exc: PermissionDenied) -> ApplicationError:
+    return ApplicationError("Permission denied.", status=403, code="permission_denied")
+
+
+@converts(RequestDataTooBig)
+def _request_too_big(exc: RequestDataTooBig) -> ApplicationError:
+    return ApplicationError(
+        "The request body is larger than the server accepts.", status=413, code="request_too_large"
+    )
+
+
+@converts(TooManyFilesSent, TooManyFieldsSent)
+def _too_many_parts(exc: SuspiciousOperation) -> ApplicationError:
+    return ApplicationError(str(exc), status=400, code="too_many_parts")
+
+
+@converts(SuspiciousOperation)
+def _suspicious(exc: SuspiciousOperation) -> ApplicationError:
+    return ApplicationError("Bad request.", status=400, code="bad_request")
+
+
+# --- Django-level handlers (project/urls.py handler400/403/404/500) ------------------------------
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _json(error: ApplicationError) -> JsonResponse:
+    return JsonResponse(error.to_dict(), status=error.status)
+
+
+def json_handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not _is_api(request):
+        return defaults.bad_request(request, exception)
+    error = to_application_error(exception) if exception is not None else None
+    return _json(error or ApplicationError("Bad request.", status=400, code="bad_request"))
+
+
+def json_handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not _is_api(request):
+        return defaults.permission_denied(request, exception)
+    return _json(ApplicationError("Permission denied.", status=403, code="permission_denied"))
+
+
+def json_handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if not _is_api(request):
+        return defaults.page_not_found(request, exception)
+    message = f"No API endpoint at {request.path}."
+    return _json(ApplicationError(message, status=404, code="not_found"))
+
+
+def json_handler500(request: HttpRequest) -> HttpResponse:
+    if not _is_api(request):
+        return defaults.server_error(request)
+    return _json(
+        ApplicationError("Internal server error.", status=500, code="internal_error")
+    )

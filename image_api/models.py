@@ -1,0 +1,41 @@
+"""Database records of the in-process modes (threading, multiprocessing).
+
+Distributed jobs live in Redis; only jobs run inside the API process are stored here.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Job(models.Model):
+    """One finished batch: its pipeline, per-image results and throughput."""
+
+    class Mode(models.TextChoices):
+        THREADING = "threading"
+        MULTIPROCESSING = "multiprocessing"
+
+    class Status(models.TextChoices):
+        COMPLETED = "completed"
+        COMPLETED_WITH_ERRORS = "completed_with_errors"
+        FAILED = "failed"
+
+    id = models.CharField(primary_key=True, max_length=40, editable=False)
+    mode = models.CharField(max_length=20, choices=Mode.choices)
+    status = models.CharField(max_length=24, choices=Status.choices)
+    created_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    total = models.PositiveIntegerField()
+    # None means "same format as each input" (see workers.imageio.output_format_for).
+    output_format = models.CharField(max_length=8, null=True, blank=True)
+    quality = models.PositiveSmallIntegerField(default=90)
+    pipeline = models.JSONField(default=list)
+    # One dict per image, in batch order, holding the storage-relative output key.
+    results = models.JSONField(default=list)
+    stats = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.mode}, {self.status})"

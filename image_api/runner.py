@@ -1,0 +1,55 @@
+"""The function the thread and process pools run: one image, errors returned as data.
+
+No Django here: in the multiprocessing mode this module is imported by the pool's child
+processes. Exceptions are turned into plain dicts inside the worker so that nothing
+unpicklable (or huge) crosses the process boundary and one bad image never breaks the pool.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from workers.processing import limit_native_threads, process_image
+
+from workers.imageio import ImageError
+from workers.pipeline import PipelineError
+
+logger = logging.getLogger(__name__)
+
+
+def init_pool_worker() -> None:
+    """Pool initializer: one OpenCV thread per pool worker, so N workers use N cores."""
+    limit_native_threads(1)
+
+
+def failure(code: str, message: str) -> dict[str, Any]:
+    return {"status": "failed", "error": {"code": code, "message": message}}
+
+
+def run_one(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Run `workers.processing.process_image(**kwargs)`.
+
+    Returns {"status": "completed", **ProcessResult fields} or
+    {"status": "failed", "error": {"code", "message"}}.
+    """
+    try:
+        result = process_image(**kwargs)
+    except ImageError as exc:
+        return failure(exc.code, str(exc))
+    except PipelineError as exc:
+        return failure("invalid_pipeline", str(exc))
+    except KeyError:
+        return failure("image_not_found", f"Image {kwargs.get('image_id')!r} is not in storage.")
+    except OSError as exc:
+        # Storage paths stay on the server: report the errno, not the file name.
+        logger.warning("storage error on %s: %s", kwargs.get("image_id"), exc)
+        reason = exc.strerror or type(exc).__name__
+        return failure("storage_error", f"Could not read or write image storage: {reason}.")
+    except MemoryError:
+        return failure("out_of_memory", "Not enough memory to process this image.")
+    except Exception as exc:  # one bad image must not take the batch down
+        logger.exception("processing failed for %s", kwargs.get("image_id"))
+        return failure("processing_error", f"{type(exc).__name__}: {exc}")
+    return {"status": "completed", "error": None, **dataclasses.asdict(result)}

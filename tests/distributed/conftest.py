@@ -1,1 +1,0 @@
-from tests.support.redis import *  # noqa: F403
