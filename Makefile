@@ -12,7 +12,8 @@ VAR_DIR ?= $(CURDIR)/var
 export VAR_DIR
 CTL := $(VENV)/bin/supervisorctl -c $(VAR_DIR)/supervisord.conf
 
-.PHONY: install run test lint bench clean stop ps logs worker-stop worker-start worker-kill
+
+.PHONY: install run test test-deps lint bench clean stop ps logs worker-stop worker-start worker-kill
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,8 +49,15 @@ worker-kill:
 	@test -n "$(ID)" || (echo "usage: make worker-kill ID=worker-2" && exit 2)
 	$(CTL) signal KILL $(ID)
 
-test: install
+# iproute2 (`ip netns`) for the multi-host tests; installed when missing and we are root.
+test-deps:
+	@command -v ip >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null) || \
+		echo "iproute2 missing: the multi-host tests will be skipped"; }
+
+test: install test-deps
 	$(PY) -m ruff check .
+	$(PY) -m mypy distributed workers
 	$(PY) -m pytest
 
 lint: install

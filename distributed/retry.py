@@ -17,8 +17,8 @@ def compute_backoff(
     if attempt < 1:
         raise ValueError("attempt starts at 1")
     ceiling = min(max_s, base_s * (2 ** (attempt - 1)))
-    rng = rng or random
-    return ceiling / 2 + rng.uniform(0, ceiling / 2)
+    jitter = (rng or random).uniform(0, ceiling / 2)
+    return ceiling / 2 + jitter
 
 
 def should_retry(*, attempt: int, max_attempts: int, permanent: bool) -> bool:

@@ -127,6 +127,11 @@ class ClusterPlan:
                  else f"REDIS_URL={self.redis_url}")
         seed = ('{"filters": ["sharpen", "edges"], "filter_params": {"sharpen": '
                 '{"intensity": 3}, "edges": {"threshold1": 50, "threshold2": 150}}}')
+        curls = "\n".join(
+            f"  curl -X POST {api}/api/process-batch/{mode}/ "
+            f"-H 'Content-Type: application/json' -d '{seed}'"
+            for mode in ("threading", "multiprocessing", "distributed")
+        )
         return f"""
 Image-processing service starting: API + {self.workers} workers + {redis}
   API          {api}/api/
@@ -137,9 +142,7 @@ Image-processing service starting: API + {self.workers} workers + {redis}
   Logs         {self.var_dir / 'log'}/
 
 Try:
-  curl -X POST {api}/api/process-batch/threading/ -H 'Content-Type: application/json' -d '{seed}'
-  curl -X POST {api}/api/process-batch/multiprocessing/ -H 'Content-Type: application/json' -d '{seed}'
-  curl -X POST {api}/api/process-batch/distributed/ -H 'Content-Type: application/json' -d '{seed}'
+{curls}
   curl {api}/api/workers/status/
 
 Workers:

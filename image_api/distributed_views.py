@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -146,3 +149,9 @@ class DeadLetterApi(APIView):
             action=data["action"], task_ids=None if data["all"] else data["task_ids"]
         )
         return Response({"action": data["action"], "changed": changed})
+
+
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """GET /dashboard/: a live HTML view of /api/workers/status/ (no build step, no CDN)."""
+    return render(request, "image_api/dashboard.html",
+                  {"status_url": reverse("image_api:workers-status")})

@@ -271,3 +271,10 @@ def test_queue_figures_are_counted_not_scanned(redis_client, queue_config, api, 
     api.get("/api/workers/status/")
     many = int(redis_client.info("stats")["total_commands_processed"])
     assert few == many  # 1,000 or 10,000 tasks: the same commands
+
+
+def test_dashboard_page_polls_the_status_endpoint(api):
+    response = api.get("/dashboard/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert '"/api/workers/status/"' in html and "<script>" in html and "cdn" not in html.lower()

@@ -1,0 +1,118 @@
+"""The README's fault-tolerance walkthrough, run through the make targets exactly as a user
+would: `make run` (embedded Redis, gunicorn, 3 workers under supervisord), submit a batch,
+kill worker-2 mid-batch, watch it marked dead while the others finish, start it again, see it
+rejoin, stop it gracefully, `make stop` and nothing left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from distributed.embedded import free_port
+from tests.support.workers import wait_until
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+SEED = {"filters": ["sharpen", "edges"],
+        "filter_params": {"sharpen": {"intensity": 3}, "edges": {"threshold1": 50,
+                                                                "threshold2": 150}}}
+
+
+def make(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is as good as gone
+    with contextlib.suppress(FileNotFoundError):
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    return False
+
+
+@pytest.fixture
+def cluster(tmp_path: Path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("REDIS_", "WORKER_", "MEDIA_ROOT", "DATABASE_URL"))}
+    env.update(VAR_DIR=str(tmp_path / "var"), PORT=str(port), WORKERS="3")
+    log = (tmp_path / "make-run.log").open("w")
+    proc = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        def healthy() -> bool:
+            assert proc.poll() is None, (tmp_path / "make-run.log").read_text()
+            with contextlib.suppress(requests.ConnectionError):
+                return requests.get(f"{base}/api/health/", timeout=2).status_code == 200
+            return False
+
+        wait_until(healthy, 90, 0.2, message="make run to serve the API")
+        yield base, env, proc, tmp_path
+    finally:
+        make("stop", env=env)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def statuses(base: str) -> dict[str, str]:
+    body = requests.get(f"{base}/api/workers/status/", timeout=5).json()
+    return {w["id"]: w["status"] for w in body["workers"]}
+
+
+def test_fault_tolerance_walkthrough_through_the_make_targets(cluster):
+    base, env, proc, tmp_path = cluster
+    banner = (tmp_path / "make-run.log").read_text()
+    assert f"{base}/api/docs/" in banner and "process-batch/distributed/" in banner
+    wait_until(lambda: statuses(base) == {f"worker-{i}": "healthy" for i in (1, 2, 3)}, 30,
+               message="three healthy workers")
+    pids = [int(line.split("pid ")[1].split(",")[0])
+            for line in make("ps", env=env).stdout.splitlines() if "RUNNING" in line]
+    assert len(pids) == 5  # redis, api, 3 workers
+
+    # Submit a batch big enough to be mid-way when worker-2 goes down.
+    samples = [i["id"] for i in requests.get(f"{base}/api/images/", timeout=10).json()["images"]
+               if i["kind"] == "sample"]
+    submitted = requests.post(f"{base}/api/process-batch/distributed/",
+                              json={**SEED, "images": samples * 12}, timeout=30)
+    assert submitted.status_code == 202, submitted.text
+    job_url = submitted.json()["status_url"]
+    wait_until(lambda: requests.get(job_url, timeout=5).json()["progress"]["completed"] > 0,
+               30, message="the batch to start")
+
+    # Kill worker-2 mid-batch: the status page marks it dead, the others finish everything.
+    assert make("worker-kill", "ID=worker-2", env=env).returncode == 0
+    wait_until(lambda: statuses(base).get("worker-2") == "dead", 30, 0.2,
+               message="worker-2 marked dead")
+    job = wait_until(lambda: (lambda j: j if j["status"] not in ("queued", "running") else None)(
+        requests.get(job_url, timeout=5).json()), 120, 0.5, message="the batch to finish")
+    assert job["status"] == "completed" and job["progress"]["completed"] == len(samples) * 12
+    assert {r["worker"] for r in job["results"]} <= {"worker-1", "worker-2", "worker-3"}
+
+    # Start it again: it rejoins as healthy; a graceful stop shows it as stopped.
+    assert make("worker-start", "ID=worker-2", env=env).returncode == 0
+    wait_until(lambda: statuses(base).get("worker-2") == "healthy", 30,
+               message="worker-2 healthy again")
+    assert make("worker-stop", "ID=worker-2", env=env).returncode == 0
+    assert statuses(base).get("worker-2") == "stopped"
+    assert "worker-2" in make("ps", env=env).stdout
+
+    # make stop tears everything down.
+    assert make("stop", env=env).returncode == 0
+    assert proc.wait(60) == 0
+    wait_until(lambda: not any(alive(pid) for pid in pids), 30, message="no process left")
