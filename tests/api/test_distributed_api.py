@@ -278,3 +278,29 @@ def test_dashboard_page_polls_the_status_endpoint(api):
     assert response.status_code == 200
     html = response.content.decode()
     assert '"/api/workers/status/"' in html and "<script>" in html and "cdn" not in html.lower()
+
+
+def test_redis_restart_mid_job_answers_503_meanwhile_and_loses_nothing(
+    api, png_bytes, start_worker, redis_server, redis_client, queue_config
+):
+    # Given two workers busy on a job submitted through the API
+    start_worker("w1")
+    start_worker("w2")
+    image = upload(api, png_bytes(width=320, height=240))
+    body = api.post(URL, {**SEED, "images": [image] * 40}, format="json").json()
+    wait_until(lambda: api.get(f"/api/jobs/{body['id']}/").json()["progress"]["completed"] >= 3,
+               30, message="some progress")
+    # When the Redis server stops, the API answers 503 with a JSON error ...
+    redis_server.stop()
+    for path in (f"/api/jobs/{body['id']}/", "/api/workers/status/"):
+        response = api.get(path)
+        assert response.status_code == 503 and response.json()["error"] == "redis_unavailable"
+    assert api.post(URL, SEED, format="json").status_code == 503
+    assert api.get("/api/health/").json()["status"] == "degraded"
+    # ... and once it is back (append-only file on), the job completes with nothing lost
+    redis_server.start()
+    job = wait_until(lambda: (lambda j: j if j["status"] not in ("queued", "running") else None)(
+        api.get(f"/api/jobs/{body['id']}/").json()), 60, message="the job to finish")
+    assert job["status"] == "completed" and job["progress"]["completed"] == 40
+    stats = assert_counts_add_up(redis_client, queue_config)
+    assert stats["accepted"] == 40 and stats["completed"] == 40
