@@ -11,10 +11,9 @@ import dataclasses
 import logging
 from typing import Any
 
-from workers.processing import limit_native_threads, process_image
-
 from workers.imageio import ImageError
 from workers.pipeline import PipelineError
+from workers.processing import limit_native_threads, process_image
 
 logger = logging.getLogger(__name__)
 
