@@ -8,6 +8,7 @@
                from the first submission to the last completion.
   (c) recovery seconds from SIGKILL of a worker busy on a task to that task's completion on
                another worker, with the default lease (3 s) and heartbeat (2 s).
+  (d) status   time of the status summary with 0 and with 100,000 tasks (20 workers).
 
     python bench/bench_distributed.py                 # all three
     python bench/bench_distributed.py --only overhead --prefetch 1 16
@@ -213,17 +214,53 @@ def bench_recovery(tmp: Path, repeat: int, task_s: float = 0.5) -> dict[str, flo
     return result
 
 
+# --- (d) status cost ------------------------------------------------------------------------------
+
+
+def bench_status(tmp: Path, tasks: int = 100_000, workers: int = 20) -> dict[str, float]:
+    from distributed.registry import Registry, WorkerInfo
+    from distributed.status import cluster_status
+
+    def timed(config: QueueConfig, client: redis.Redis) -> float:
+        samples = []
+        for _ in range(50):
+            started = time.perf_counter()
+            cluster_status(client, config)
+            samples.append(time.perf_counter() - started)
+        return statistics.median(samples) * 1000
+
+    server = EmbeddedRedis(tmp / "redis-status", appendonly=False).start()
+    try:
+        config = QueueConfig.from_env({"REDIS_URL": server.url, "MAX_QUEUED_TASKS": "1000000"})
+        client = redis.Redis.from_url(server.url)
+        queue = Queue(client, config)
+        registry = Registry(client, config)
+        for i in range(workers):
+            registry.register(WorkerInfo(f"w{i}", "host", i, "0", 1, ("blur",), 0, "x"))
+        empty = timed(config, client)
+        for n in range(0, tasks, 5000):
+            queue.submit(job_id=f"job_{n}", priority="normal",
+                         payloads=[{"kind": "noop"}] * 5000, job_fields={})
+        full = timed(config, client)
+    finally:
+        server.stop()
+    print(f"  status with {workers} workers: {empty:.2f} ms with 0 tasks, {full:.2f} ms with "
+          f"{tasks} tasks (median of 50 calls)", flush=True)
+    return {"empty_ms": empty, "full_ms": full}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["images", "overhead", "recovery"], action="append")
+    parser.add_argument("--only", choices=["images", "overhead", "recovery", "status"],
+                        action="append")
     parser.add_argument("--images", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tasks", type=int, default=5000)
     parser.add_argument("--prefetch", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--kills", type=int, default=5)
     args = parser.parse_args(argv)
-    parts = args.only or ["images", "overhead", "recovery"]
+    parts = args.only or ["images", "overhead", "recovery", "status"]
     with tempfile.TemporaryDirectory(prefix="bench-dist-") as tmp:
         if "images" in parts:
             print(f"(a) {args.images} images 1920x1080, sharpen+edges, median of {args.repeat}")
@@ -235,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
         if "recovery" in parts:
             print("(c) recovery after SIGKILL")
             bench_recovery(Path(tmp), args.kills)
+        if "status" in parts:
+            print("(d) cost of GET /api/workers/status/'s Redis reads")
+            bench_status(Path(tmp))
     return 0
 
 
