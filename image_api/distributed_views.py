@@ -20,13 +20,11 @@ from image_api.distributed_services import dead_letters_act, job_submit_distribu
 from image_api.errors import ApplicationError
 from image_api.selectors import job_get
 from image_api.serializers import absolute_url
-from image_api.services import batch_prepare
 from image_api.views import (
     SEED_EXAMPLE,
     ErrorSerializer,
     JobCreateLocalApi,
-    request_files,
-    request_options,
+    parse_batch_request,
 )
 
 
@@ -64,15 +62,7 @@ class JobCreateDistributedApi(APIView):
         examples=[SEED_EXAMPLE],
     )
     def post(self, request: Request) -> Response:
-        files = request_files(request)
-        options = request_options(request)
-        serializer = self.InputSerializer(data=options)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        batch = batch_prepare(
-            pipeline_data=options, image_ids=data.get("images"), files=files,
-            output_format=data.get("output_format"), quality=data.get("quality"),
-        )
+        batch, data = parse_batch_request(request, self.InputSerializer)
         key = request.headers.get("Idempotency-Key") or None
         job_id, duplicate = job_submit_distributed(
             batch=batch, priority=data["priority"], idempotency_key=key

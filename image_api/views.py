@@ -38,7 +38,7 @@ from image_api.serializers import (
     JobSerializer,
     job_serializer_class,
 )
-from image_api.services import batch_prepare, image_upload_batch, job_run_local
+from image_api.services import BatchSpec, batch_prepare, image_upload_batch, job_run_local
 from workers.filters import filter_schemas
 from workers.imageio import CONTENT_TYPES, OUTPUT_FORMATS
 
@@ -125,6 +125,26 @@ def request_options(request: Request) -> Any:
             "'options' must be a JSON object.", status=400, code="invalid_options"
         )
     return options
+
+
+def parse_batch_request(
+    request: Request, serializer_class: type[serializers.Serializer]
+) -> tuple[BatchSpec, dict[str, Any]]:
+    """Validate a batch request of any mode (JSON or multipart) without storing anything:
+    (the batch, the validated options)."""
+    files = request_files(request)
+    options = request_options(request)
+    serializer = serializer_class(data=options)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    batch = batch_prepare(
+        pipeline_data=options,
+        image_ids=data.get("images"),
+        files=files,
+        output_format=data.get("output_format"),
+        quality=data.get("quality"),
+    )
+    return batch, data
 
 
 class HealthApi(APIView):
@@ -273,18 +293,7 @@ class JobCreateLocalApi(APIView):
         examples=[SEED_EXAMPLE, STEPS_EXAMPLE],
     )
     def post(self, request: Request) -> Response:
-        files = request_files(request)
-        options = request_options(request)
-        serializer = self.InputSerializer(data=options)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        batch = batch_prepare(
-            pipeline_data=options,
-            image_ids=data.get("images"),
-            files=files,
-            output_format=data.get("output_format"),
-            quality=data.get("quality"),
-        )
+        batch, _ = parse_batch_request(request, self.InputSerializer)
         job_id = job_run_local(mode=self.mode, batch=batch)
         return Response(JobSerializer(job_get(job_id), context={"request": request}).data)
 
