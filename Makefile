@@ -13,7 +13,7 @@ export VAR_DIR
 CTL := $(VENV)/bin/supervisorctl -c $(VAR_DIR)/supervisord.conf
 
 
-.PHONY: install run test test-deps lint bench clean stop ps logs worker-stop worker-start worker-kill
+.PHONY: install run test test-deps netns lint bench clean stop ps logs worker-stop worker-start worker-kill
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,9 @@ test-deps:
 	@command -v ip >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 		(apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null) || \
 		echo "iproute2 missing: the multi-host tests will be skipped"; }
+
+netns: install test-deps  ## the multi-host fault tests only (root + iproute2)
+	$(PY) -m pytest tests/multihost -v
 
 test: install test-deps
 	$(PY) -m ruff check .
