@@ -11,7 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+from distributed.errors import RedisUnavailable
 from workers.settings import WorkerSettings
+
+EXIT_CONFIG = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
     # Parallelism comes from worker processes/threads; OpenCV's own pool would oversubscribe.
     limit_native_threads(1)
-    return Worker(settings).run()
+    try:
+        worker = Worker(settings)
+    except RedisUnavailable as exc:  # REDIS_URL unset: a configuration error, not an outage
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return worker.run()
 
 
 if __name__ == "__main__":

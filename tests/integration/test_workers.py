@@ -251,3 +251,36 @@ def test_worker_restarted_with_the_same_id_is_healthy_again(
     # registration happens before the start event is logged, so one read suffices
     [w] = cluster_status(redis_client, queue_config)["workers"]
     assert w["status"] == "healthy" and w["pid"] == restarted.pid
+
+
+def test_worker_without_redis_url_exits_with_a_clear_message(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    run = subprocess.run([sys.executable, "-m", "workers"], env=env, capture_output=True,
+                         text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
+    assert run.returncode == 2
+    assert "REDIS_URL is not set" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_healthcheck_follows_the_workers_own_heartbeat(start_worker, queue_config, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    health = tmp_path / "w1.health"
+    w1 = start_worker("w1", WORKER_HEALTH_FILE=str(health))
+    env = {**os.environ, "WORKER_HEALTH_FILE": str(health),
+           "HEARTBEAT_INTERVAL": str(queue_config.heartbeat_interval_s)}
+
+    def check() -> int:
+        return subprocess.run([sys.executable, "-m", "workers", "healthcheck"], env=env,
+                              capture_output=True, timeout=60).returncode
+
+    wait_until(lambda: check() == 0, 10, message="a healthy probe")
+    w1.signal(signal.SIGSTOP)  # no more heartbeats
+    wait_until(lambda: check() == 1, 15, message="the probe to fail")
+    w1.signal(signal.SIGCONT)
+    wait_until(lambda: check() == 0, 10, message="the probe to pass again")
