@@ -68,7 +68,8 @@ lint: install
 	$(PY) -m mypy distributed workers
 
 bench: install
-	$(PY) bench/bench_batch.py
+	$(PY) bench/bench_batch.py --start-server
+	$(PY) bench/bench_distributed.py
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache .mypy_cache

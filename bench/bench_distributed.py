@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=60)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tasks", type=int, default=5000)
-    parser.add_argument("--prefetch", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--prefetch", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--kills", type=int, default=5)
     args = parser.parse_args(argv)
     parts = args.only or ["images", "overhead", "recovery", "status"]
