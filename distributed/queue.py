@@ -52,8 +52,8 @@ class Submitted:
 
 
 def stream_order(fetch_no: int) -> tuple[str, ...]:
-    """Priorities in the order a fetch tries them. Mostly strict (high, normal, low); every 5th
-    fetch puts normal first and every 10th low first, so no level starves behind another."""
+    """Priorities in the order a fetch tries them. Mostly strict (high, normal, low); one
+    fetch in ten puts normal first and one in ten low first, so no level starves."""
     if fetch_no % 10 == 9:
         return ("low", "normal", "high")
     if fetch_no % 5 == 4:
