@@ -67,6 +67,7 @@ class Queue:
         self.config = config
         self.keys = Keys(config.prefix)
         self.scripts = Scripts(client)
+        self._groups_ready = False
 
     # -- setup ---------------------------------------------------------------------------
 
@@ -79,6 +80,7 @@ class Queue:
                 except redis.ResponseError as exc:
                     if "BUSYGROUP" not in str(exc):
                         raise
+        self._groups_ready = True
 
     # -- submitting ----------------------------------------------------------------------
 
@@ -105,8 +107,9 @@ class Queue:
         ]
         for task_id, payload in zip(task_ids, payloads, strict=True):
             args += [task_id, json.dumps(payload, separators=(",", ":"))]
-        with translate_redis_errors():
+        if not self._groups_ready:
             self.ensure_groups()
+        with translate_redis_errors():
             status, value = self.scripts["enqueue"](keys=keys, args=args)
         status, value = _s(status), _s(value)
         if status == "full":

@@ -10,9 +10,8 @@ from django.utils import timezone
 from distributed.dead_letters import discard_dead_letters, requeue_dead_letters
 from distributed.errors import QueueFull, translate_redis_errors
 from distributed.keys import PRIORITIES, Keys
-from distributed.queue import Queue
 from image_api.errors import ApplicationError
-from image_api.queue import queue_config, redis_client
+from image_api.queue import queue_config, redis_client, task_queue
 from image_api.services import BatchSpec, new_job_id, uploads_store
 from workers.pipeline import steps_to_json
 
@@ -59,7 +58,7 @@ def job_submit_distributed(
         "pipeline": json.dumps(steps_json),
     }
     try:
-        submitted = Queue(client, config).submit(
+        submitted = task_queue().submit(
             job_id=job_id, priority=priority, payloads=payloads, job_fields=fields,
             idempotency_key=idempotency_key,
         )

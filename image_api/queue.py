@@ -10,9 +10,11 @@ from django.conf import settings
 
 from distributed.config import QueueConfig
 from distributed.connection import connect
+from distributed.queue import Queue
 
 _lock = threading.Lock()
 _clients: dict[str, redis.Redis] = {}
+_queues: dict[QueueConfig, Queue] = {}
 
 
 def queue_config() -> QueueConfig:
@@ -28,3 +30,15 @@ def redis_client() -> redis.Redis:
         if client is None:
             client = _clients[url] = connect(url, socket_timeout_s=3.0)
         return client
+
+
+def task_queue() -> Queue:
+    """The Queue for the current settings, built once (its scripts and consumer-group check are
+    then shared by every request)."""
+    config = queue_config()
+    client = redis_client()
+    with _lock:
+        queue = _queues.get(config)
+        if queue is None or queue.client is not client:
+            queue = _queues[config] = Queue(client, config)
+        return queue
