@@ -16,7 +16,7 @@ from typing import Any
 import redis
 
 from distributed.config import QueueConfig
-from distributed.errors import QueueFull, translate_redis_errors
+from distributed.errors import NotFound, QueueFull, translate_redis_errors
 from distributed.keys import GROUP, PRIORITIES, TPUT_BUCKET_S, TPUT_TTL_S, Keys, job_id_of
 from distributed.scripts import Scripts
 
@@ -240,6 +240,20 @@ class Queue:
                 keys=[self.keys.task(d.task_id), d.stream, self.keys.queue(priority),
                       self.keys.stats()],
                 args=[GROUP, d.msg_id, d.attempt, d.owner],
+            ))
+
+    def cancel_job(self, job_id: str) -> int:
+        """Cancel the job's tasks that have not started; returns how many were cancelled.
+        Raises :class:`NotFound` for an unknown (or expired) job."""
+        k = self.keys
+        with translate_redis_errors():
+            if not self.client.exists(k.job(job_id)):
+                raise NotFound(f"no distributed job {job_id!r}")
+            ids = [_s(t) for t in self.client.lrange(k.job_tasks(job_id), 0, -1)]
+            return int(self.scripts["cancel"](
+                keys=[k.stats(), k.delayed(), k.job(job_id), k.job_tasks(job_id), *k.queues(),
+                      *(k.task(t) for t in ids)],
+                args=[now_ms(), self.config.job_ttl_s, *PRIORITIES, *ids],
             ))
 
     # -- maintenance ---------------------------------------------------------------------

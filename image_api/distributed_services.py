@@ -8,9 +8,10 @@ from typing import Any
 from django.utils import timezone
 
 from distributed.dead_letters import discard_dead_letters, requeue_dead_letters
-from distributed.errors import QueueFull, translate_redis_errors
+from distributed.errors import NotFound, QueueFull, translate_redis_errors
 from distributed.keys import PRIORITIES, Keys
 from image_api.errors import ApplicationError
+from image_api.models import Job
 from image_api.queue import queue_config, redis_client, task_queue
 from image_api.services import BatchSpec, new_job_id, uploads_store
 from workers.pipeline import steps_to_json
@@ -81,3 +82,17 @@ def dead_letters_act(*, action: str, task_ids: list[str] | None) -> int:
         return discard_dead_letters(redis_client(), queue_config(), task_ids)
     raise ApplicationError(f"Unknown action {action!r}.", code="invalid_action",
                            extra={"allowed": ["requeue", "discard"]})
+
+
+def job_cancel(*, job_id: str) -> int:
+    """Cancel a distributed job's tasks that have not started; running ones finish."""
+    if Job.objects.filter(pk=job_id).exists():
+        raise ApplicationError(
+            f"Job {job_id} ran in the API process and is already finished; only distributed "
+            "jobs can be cancelled.", status=409, code="job_not_cancellable",
+        )
+    try:
+        return task_queue().cancel_job(job_id)
+    except NotFound as exc:
+        raise ApplicationError(f"Unknown job id {job_id!r}.", status=404, code="job_not_found",
+                               extra={"job": job_id}) from exc

@@ -16,7 +16,11 @@ from rest_framework.views import APIView
 
 from distributed.keys import PRIORITIES
 from image_api.distributed_selectors import dead_letters_list, workers_status
-from image_api.distributed_services import dead_letters_act, job_submit_distributed
+from image_api.distributed_services import (
+    dead_letters_act,
+    job_cancel,
+    job_submit_distributed,
+)
 from image_api.errors import ApplicationError
 from image_api.selectors import job_get
 from image_api.serializers import absolute_url
@@ -81,6 +85,22 @@ class JobCreateDistributedApi(APIView):
             if job is not None:
                 body.update(status=job["status"], total=job["total"], priority=job["priority"])
         return Response(SubmittedSerializer(body).data, status=200 if duplicate else 202)
+
+
+class JobCancelApi(APIView):
+    @extend_schema(
+        summary="Cancel a distributed job's tasks that have not started",
+        request=None,
+        responses={200: inline_serializer(name="JobCancelResult", fields={
+            "id": serializers.CharField(), "cancelled": serializers.IntegerField(),
+            "status": serializers.CharField()}),
+            404: ErrorSerializer, 409: ErrorSerializer, 503: ErrorSerializer},
+    )
+    def post(self, request: Request, job_id: str) -> Response:
+        cancelled = job_cancel(job_id=job_id)
+        job = job_get(job_id)
+        return Response({"id": job_id, "cancelled": cancelled,
+                         "status": job["status"] if job else "cancelled"})
 
 
 class WorkersStatusApi(APIView):

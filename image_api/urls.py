@@ -29,6 +29,8 @@ urlpatterns = [
     path("workers/status/", distributed_views.WorkersStatusApi.as_view(), name="workers-status"),
     path("dead-letters/", distributed_views.DeadLetterApi.as_view(), name="dead-letters"),
     path("jobs/<str:job_id>/", views.JobDetailApi.as_view(), name="job-detail"),
+    path("jobs/<str:job_id>/cancel/", distributed_views.JobCancelApi.as_view(),
+         name="job-cancel"),
     path("jobs/<str:job_id>/outputs/<int:index>/", views.JobOutputApi.as_view(), name="job-output"),
     path("jobs/<str:job_id>/results.zip", views.JobResultsZipApi.as_view(), name="job-results-zip"),
 ]

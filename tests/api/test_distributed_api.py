@@ -310,3 +310,23 @@ def test_redis_restart_mid_job_answers_503_meanwhile_and_loses_nothing(
     assert job["status"] == "completed" and job["progress"]["completed"] == 40
     stats = assert_counts_add_up(redis_client, queue_config)
     assert stats["accepted"] == 40 and stats["completed"] == 40
+
+
+def test_cancel_stops_a_queued_job(api, png_bytes, redis_client, queue_config):
+    image = upload(api, png_bytes())
+    body = api.post(URL, {**SEED, "images": [image] * 3}, format="json").json()
+    response = api.post(f"/api/jobs/{body['id']}/cancel/")
+    assert response.status_code == 200
+    assert response.json() == {"id": body["id"], "cancelled": 3, "status": "cancelled"}
+    job = api.get(f"/api/jobs/{body['id']}/").json()
+    assert [r["state"] for r in job["results"]] == ["cancelled"] * 3
+    assert assert_counts_add_up(redis_client, queue_config)["cancelled"] == 3
+
+
+def test_cancel_of_unknown_or_local_jobs_is_refused(api):
+    assert api.post("/api/jobs/job_nope/cancel/").status_code == 404
+    local = api.post("/api/process-batch/threading/", {"filters": ["grayscale"],
+                                                       "images": ["sample-badge"]},
+                     format="json").json()
+    response = api.post(f"/api/jobs/{local['id']}/cancel/")
+    assert response.status_code == 409 and response.json()["error"] == "job_not_cancellable"

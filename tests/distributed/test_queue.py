@@ -141,3 +141,41 @@ def test_poison_task_is_dead_lettered_after_too_many_lost_leases(
     assert got == []
     stats = assert_counts_add_up(redis_client, queue_config)
     assert stats["dead"] == 1
+
+
+def test_cancel_stops_pending_and_delayed_tasks_but_not_running_ones(
+    queue, redis_client, queue_config
+):
+    submit(queue, 4, job="job_c")
+    running, failing = queue.fetch(consumer="w1", owner="w1/a", count=2)
+    queue.fail(failing, kind="OSError", message="disk", permanent=False, retry_in_s=60)
+    # Given one running, one delayed and two pending tasks, when the job is cancelled
+    assert queue.cancel_job("job_c") == 3
+    stats = assert_counts_add_up(redis_client, queue_config)
+    assert stats["cancelled"] == 3 and stats["running"] == 1 and stats["pending:normal"] == 0
+    # then nothing more is delivered, and the running task still completes
+    assert queue.fetch(consumer="w2", owner="w2/a", count=5) == []
+    assert queue.promote_due() == 0
+    assert queue.complete(running, {}) is True
+    from distributed.jobs import get_job
+
+    job = get_job(redis_client, queue_config, "job_c")
+    assert job["status"] == "completed_with_errors"
+    assert job["counts"] == {"total": 4, "completed": 1, "dead": 0, "cancelled": 3}
+    assert_counts_add_up(redis_client, queue_config)
+
+
+def test_cancelled_entry_already_fetched_is_dropped_at_start(queue, redis_client, queue_config):
+    submit(queue, 1, job="job_f")
+    entries = queue.scripts["fetch"](keys=queue.keys.queues(), args=["workers", "w1", 1])
+    assert len(entries) == 1  # fetched, not yet started
+    assert queue.cancel_job("job_f") == 1
+    assert queue._start(entries, consumer="w1", owner="w1/a") == []
+    assert assert_counts_add_up(redis_client, queue_config)["cancelled"] == 1
+
+
+def test_cancelling_an_unknown_job_raises_not_found(queue):
+    from distributed.errors import NotFound
+
+    with pytest.raises(NotFound):
+        queue.cancel_job("job_nope")
