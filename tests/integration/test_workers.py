@@ -284,3 +284,31 @@ def test_healthcheck_follows_the_workers_own_heartbeat(start_worker, queue_confi
     wait_until(lambda: check() == 1, 15, message="the probe to fail")
     w1.signal(signal.SIGCONT)
     wait_until(lambda: check() == 0, 10, message="the probe to pass again")
+
+
+def test_grace_period_expiry_exits_3_and_leaves_the_task_to_be_redelivered(
+    queue, redis_client, queue_config, start_worker
+):
+    w1 = start_worker("w1", SHUTDOWN_GRACE_SECONDS="1")
+    submit(queue, "job_grace", [{"kind": "sleep", "seconds": 60}])
+    wait_until(lambda: task_state(redis_client, queue_config, "job_grace")["state"] == "running",
+               20, message="the task to start")
+    w1.signal(signal.SIGTERM)
+    assert w1.wait(30) == 3, w1.log()
+    start_worker("w2")
+    wait_until(lambda: task_state(redis_client, queue_config, "job_grace")["worker"] == "w2", 20,
+               message="w2 to take over the task")
+
+
+def test_worker_concurrency_runs_tasks_side_by_side(
+    queue, redis_client, queue_config, start_worker
+):
+    start_worker("w1", WORKER_CONCURRENCY="2")
+    submit(queue, "job_pair", [{"kind": "sleep", "seconds": 1.0}] * 2)
+    job = wait_until(lambda: finished(redis_client, queue_config, "job_pair"), 30,
+                     message="both tasks")
+    first, second = job["tasks"]
+    # both ran at once: each started before the other finished
+    assert first["started_at_ms"] < second["finished_at_ms"]
+    assert second["started_at_ms"] < first["finished_at_ms"]
+    assert {t["worker"] for t in job["tasks"]} == {"w1"}
