@@ -275,7 +275,9 @@ class Worker:
         done: list[tuple[Delivery, dict[str, Any]]] = []
         first_done = 0.0
         for i, delivery in enumerate(batch):
-            if self._stop.is_set():
+            # The first task of a batch is the one in hand (already started in Redis): a warm
+            # shutdown finishes it. Only the prefetched rest is handed back.
+            if i > 0 and self._stop.is_set():
                 self._release(batch[i:])
                 break
             result = self._execute(delivery)

@@ -312,3 +312,25 @@ def test_worker_concurrency_runs_tasks_side_by_side(
     assert first["started_at_ms"] < second["finished_at_ms"]
     assert second["started_at_ms"] < first["finished_at_ms"]
     assert {t["worker"] for t in job["tasks"]} == {"w1"}
+
+
+def test_warm_shutdown_finishes_the_task_in_hand_and_hands_back_prefetched_ones(
+    queue, redis_client, queue_config, start_worker
+):
+    # Given 15 quick tasks (the fetch size grows 1, 2, 4, 8 -> 16) and then 8 slow ones,
+    # which the worker takes in one fetch
+    submit(queue, "job_quick", [{"kind": "noop"}] * 15)
+    submit(queue, "job_slow", [{"kind": "sleep", "seconds": 1.0}] * 8)
+    w1 = start_worker("w1", WORKER_PREFETCH="16")
+    wait_until(lambda: all(t["state"] == "running" for t in get_job(
+        redis_client, queue_config, "job_slow")["tasks"]), 20, message="the slow batch taken")
+    # When it is asked to stop
+    w1.signal(signal.SIGTERM)
+    assert w1.wait(30) == 0, w1.log()
+    # Then the task in hand completed and the 7 others are back in the queue, attempts unused
+    tasks = get_job(redis_client, queue_config, "job_slow")["tasks"]
+    assert [t["state"] for t in tasks] == ["completed"] + ["pending"] * 7
+    assert all(t["attempts"] == 0 for t in tasks[1:])
+    assert w1.log().count("event=task.released") == 7
+    stats = assert_counts_add_up(redis_client, queue_config)
+    assert stats["pending:normal"] == 7 and stats["running"] == 0
