@@ -20,7 +20,3 @@ def compute_backoff(
     jitter = (rng or random).uniform(0, ceiling / 2)
     return ceiling / 2 + jitter
 
-
-def should_retry(*, attempt: int, max_attempts: int, permanent: bool) -> bool:
-    """Transient failures retry while attempts remain; permanent ones never do."""
-    return not permanent and attempt < max_attempts

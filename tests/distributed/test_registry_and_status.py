@@ -12,7 +12,7 @@ from distributed.dead_letters import (
 from distributed.health import cluster_alerts, worker_health
 from distributed.jobs import get_job, job_status
 from distributed.registry import Registry, WorkerInfo
-from distributed.retry import compute_backoff, should_retry
+from distributed.retry import compute_backoff
 from distributed.status import cluster_status
 from tests.support.redis import assert_counts_add_up
 
@@ -95,9 +95,6 @@ def test_backoff_grows_exponentially_with_bounded_jitter():
         delays = [compute_backoff(attempt, base_s=0.5, max_s=30, rng=rng) for _ in range(50)]
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(set(delays)) > 1
-    assert should_retry(attempt=1, max_attempts=4, permanent=False)
-    assert not should_retry(attempt=4, max_attempts=4, permanent=False)
-    assert not should_retry(attempt=1, max_attempts=4, permanent=True)
 
 
 def test_job_status_is_derived_from_its_counters():
