@@ -34,12 +34,15 @@ def job_submit_distributed(
             f"{config.max_queued_tasks} open tasks (MAX_QUEUED_TASKS).",
             code="batch_exceeds_queue_cap", extra={"cap": config.max_queued_tasks},
         )
-    with translate_redis_errors():
-        if idempotency_key:
-            first = client.get(Keys(config.prefix).idempotency(idempotency_key))
-            if first:
-                return first.decode(), True
-        client.ping()  # fail before storing uploads if Redis is down
+    if batch.uploads:
+        # Uploads are stored before the enqueue: check first that they will be used (Redis
+        # reachable, not a repeat). Without uploads enqueue.lua does both checks atomically.
+        with translate_redis_errors():
+            if idempotency_key:
+                first = client.get(Keys(config.prefix).idempotency(idempotency_key))
+                if first:
+                    return first.decode(), True
+            client.ping()
     stored = uploads_store(uploads=batch.uploads)
     image_ids = [*batch.image_ids, *(meta["id"] for meta in stored)]
     job_id = new_job_id()
