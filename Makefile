@@ -60,12 +60,12 @@ netns: install test-deps  ## the multi-host fault tests only (root + iproute2)
 
 test: install test-deps
 	$(PY) -m ruff check .
-	$(PY) -m mypy distributed workers
+	$(PY) -m mypy distributed workers imaging devcluster
 	$(PY) -m pytest
 
 lint: install
 	$(PY) -m ruff check .
-	$(PY) -m mypy distributed workers
+	$(PY) -m mypy distributed workers imaging devcluster
 
 bench: install
 	$(PY) bench/bench_batch.py --start-server

@@ -5,7 +5,7 @@
     python bench/bench_batch.py --url http://127.0.0.1:8000   # against a running server
 
 Modes (one function each, registered in MODES; add e.g. "distributed" there):
-  plain            a single-process loop calling workers.processing.process_image
+  plain            a single-process loop calling imaging.processing.process_image
   pool             a bare multiprocessing.Pool(N) over the same images, same function
   threading        POST /api/process-batch/threading/ of a running server
   multiprocessing  POST /api/process-batch/multiprocessing/ of a running server
@@ -42,10 +42,10 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
-from workers.imageio import encode_image, inspect_image  # noqa: E402
-from workers.processing import limit_native_threads, process_image  # noqa: E402
-from workers.samples import make_scene  # noqa: E402
-from workers.storage import Storage  # noqa: E402
+from imaging.codecs import encode_image, inspect_image  # noqa: E402
+from imaging.processing import limit_native_threads, process_image  # noqa: E402
+from imaging.samples import make_scene  # noqa: E402
+from imaging.storage import Storage  # noqa: E402
 
 CACHE_DIR = ROOT / "var" / "bench" / "images"
 RESULTS_DIR = ROOT / "bench" / "results"

@@ -9,7 +9,7 @@ from typing import Any
 from distributed.dead_letters import list_dead_letters
 from distributed.jobs import get_job
 from distributed.status import cluster_status
-from image_api.queue import queue_config, redis_client
+from image_api.broker import queue_config, redis_client
 
 RESULT_STATUS = {"completed": "completed", "dead": "failed", "cancelled": "cancelled"}
 

@@ -10,11 +10,11 @@ from django.utils import timezone
 from distributed.dead_letters import discard_dead_letters, requeue_dead_letters
 from distributed.errors import NotFound, QueueFull, translate_redis_errors
 from distributed.keys import PRIORITIES, Keys
+from image_api.broker import queue_config, redis_client, task_queue
 from image_api.errors import ApplicationError
 from image_api.models import Job
-from image_api.queue import queue_config, redis_client, task_queue
 from image_api.services import BatchSpec, new_job_id, uploads_store
-from workers.pipeline import steps_to_json
+from imaging.pipeline import steps_to_json
 
 
 def job_submit_distributed(

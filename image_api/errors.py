@@ -32,8 +32,8 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
 from distributed.errors import NotFound, RedisUnavailable
-from workers.imageio import ImageError
-from workers.pipeline import PipelineError
+from imaging.codecs import ImageError
+from imaging.pipeline import PipelineError
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ class Job(models.Model):
     created_at = models.DateTimeField(db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     total = models.PositiveIntegerField()
-    # None means "same format as each input" (see workers.imageio.output_format_for).
+    # None means "same format as each input" (see imaging.codecs.output_format_for).
     output_format = models.CharField(max_length=8, null=True, blank=True)
     quality = models.PositiveSmallIntegerField(default=90)
     pipeline = models.JSONField(default=list)

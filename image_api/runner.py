@@ -11,9 +11,9 @@ import dataclasses
 import logging
 from typing import Any
 
-from workers.imageio import ImageError
-from workers.pipeline import PipelineError
-from workers.processing import limit_native_threads, process_image
+from imaging.codecs import ImageError
+from imaging.pipeline import PipelineError
+from imaging.processing import limit_native_threads, process_image
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def failure(code: str, message: str) -> dict[str, Any]:
 
 
 def run_one(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Run `workers.processing.process_image(**kwargs)`.
+    """Run `imaging.processing.process_image(**kwargs)`.
 
     Returns {"status": "completed", **ProcessResult fields} or
     {"status": "failed", "error": {"code", "message"}}.

@@ -14,11 +14,11 @@ from django.db import connection
 
 import project
 from distributed.errors import RedisUnavailable, translate_redis_errors
+from image_api.broker import queue_config, redis_client
 from image_api.distributed_selectors import distributed_job_get
 from image_api.errors import ApplicationError
 from image_api.models import Job
-from image_api.queue import queue_config, redis_client
-from workers.storage import Storage
+from imaging.storage import Storage
 
 logger = logging.getLogger(__name__)
 

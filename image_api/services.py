@@ -24,8 +24,8 @@ from image_api.errors import ApplicationError
 from image_api.models import Job
 from image_api.runner import failure, run_one
 from image_api.selectors import get_storage
-from workers.imageio import ImageError, ImageInfo, inspect_image
-from workers.pipeline import Step, parse_pipeline, steps_to_json
+from imaging.codecs import ImageError, ImageInfo, inspect_image
+from imaging.pipeline import Step, parse_pipeline, steps_to_json
 
 logger = logging.getLogger(__name__)
 

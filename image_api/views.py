@@ -39,8 +39,8 @@ from image_api.serializers import (
     job_serializer_class,
 )
 from image_api.services import BatchSpec, batch_prepare, image_upload_batch, job_run_local
-from workers.filters import filter_schemas
-from workers.imageio import CONTENT_TYPES, OUTPUT_FORMATS
+from imaging.codecs import CONTENT_TYPES, OUTPUT_FORMATS
+from imaging.filters import filter_schemas
 
 # The multipart fields that may carry images, in the order their files join the batch.
 FILE_FIELDS = ("files", "file", "images", "image")

@@ -1,5 +1,3 @@
-"""Image processing (filters, pipelines, codecs, storage) and the worker runtime; no Django.
-
-Submodules are imported explicitly (``from workers.pipeline import parse_pipeline``); this
-package module stays empty so that importing the runtime does not pull in OpenCV.
-"""
+"""The worker runtime of the distributed mode: the loop, heartbeat and leases, outcome
+recording and signals. The image work itself comes from ``imaging``, the queue from
+``distributed``."""

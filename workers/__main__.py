@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "healthcheck":
         return healthcheck(settings, args.max_age)
 
+    from imaging.processing import limit_native_threads
     from workers.logs import configure_logging
-    from workers.processing import limit_native_threads
     from workers.runtime import Worker
 
     configure_logging(settings.log_level)

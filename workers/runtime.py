@@ -33,7 +33,7 @@ from distributed.errors import RedisUnavailable
 from distributed.queue import Delivery, Queue, now_ms
 from distributed.registry import Registry, WorkerInfo
 from distributed.retry import compute_backoff
-from workers.filters import FILTERS
+from imaging.filters import FILTERS
 from workers.settings import WorkerSettings
 from workers.tasks import PERMANENT_ERRORS, error_kind, perform
 

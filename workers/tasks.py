@@ -13,9 +13,9 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from workers.imageio import ImageError
-from workers.pipeline import PipelineError
-from workers.processing import process_image
+from imaging.codecs import ImageError
+from imaging.pipeline import PipelineError
+from imaging.processing import process_image
 
 
 class PermanentTaskError(Exception):

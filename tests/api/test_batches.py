@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from image_api.models import Job
-from workers.imageio import decode_image
-from workers.pipeline import parse_pipeline, run_pipeline, steps_to_json
-from workers.storage import Storage
+from imaging.codecs import decode_image
+from imaging.pipeline import parse_pipeline, run_pipeline, steps_to_json
+from imaging.storage import Storage
 
 pytestmark = pytest.mark.django_db
 

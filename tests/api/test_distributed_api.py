@@ -13,11 +13,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from distributed.jobs import get_job
 from distributed.queue import Queue
+from imaging.codecs import decode_image
+from imaging.pipeline import parse_pipeline, run_pipeline
+from imaging.storage import Storage
 from tests.support.redis import assert_counts_add_up
 from tests.support.workers import wait_until
-from workers.imageio import decode_image
-from workers.pipeline import parse_pipeline, run_pipeline
-from workers.storage import Storage
 
 SEED = {"filters": ["sharpen", "edges"],
         "filter_params": {"sharpen": {"intensity": 3}, "edges": {"threshold1": 50,

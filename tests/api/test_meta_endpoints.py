@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 import project
-from workers.filters import FILTERS
+from imaging.filters import FILTERS
 
 pytestmark = pytest.mark.django_db
 

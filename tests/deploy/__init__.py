@@ -17,7 +17,7 @@ SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
 # Where the application reads its environment: Python string literals in the packages,
 # `${NAME}` / `$NAME` in the entrypoint script.
-CODE_DIRS = ("project", "distributed", "workers", "image_api")
+CODE_DIRS = ("project", "distributed", "workers", "imaging", "devcluster", "image_api")
 EXTRA_PY_FILES = ("manage.py",)
 SHELL_FILES = ("docker/entrypoint.sh",)
 

@@ -203,6 +203,8 @@ def test_dockerignore_keeps_local_state_and_tests_out_of_the_image(path: str) ->
         "workers/__init__.py",
         "distributed/__init__.py",
         "image_api/__init__.py",
+        "imaging/__init__.py",
+        "devcluster/__init__.py",
     ],
 )
 def test_dockerignore_keeps_what_the_build_and_the_services_need(path: str) -> None:

@@ -16,11 +16,11 @@ import pytest
 from distributed.jobs import get_job
 from distributed.queue import Queue
 from distributed.status import cluster_status
+from imaging.codecs import encode_image, inspect_image
+from imaging.samples import make_scene
+from imaging.storage import Storage
 from tests.support.redis import assert_counts_add_up
 from tests.support.workers import wait_until
-from workers.imageio import encode_image, inspect_image
-from workers.samples import make_scene
-from workers.storage import Storage
 
 pytestmark = pytest.mark.slow
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from image_api.cluster import ClusterPlan, run_cluster
+from devcluster.supervisor import ClusterPlan, run_cluster
 
 
 class Command(BaseCommand):
@@ -20,6 +21,8 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", 3)))
 
     def handle(self, *args: Any, **options: Any) -> None:
-        plan = ClusterPlan.build(host=options["host"], port=options["port"],
-                                 workers=options["workers"])
-        raise SystemExit(run_cluster(plan))
+        plan = ClusterPlan.build(
+            host=options["host"], port=options["port"], workers=options["workers"],
+            base_dir=settings.BASE_DIR, var_dir=settings.VAR_DIR,
+        )
+        raise SystemExit(run_cluster(plan, media_root=settings.MEDIA_ROOT))

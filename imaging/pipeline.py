@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from workers.filters import FILTERS, FilterSpec, Param, ParamError
+from imaging.filters import FILTERS, FilterSpec, Param, ParamError
 
 __all__ = [
     "MAX_STEPS",

@@ -7,10 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from tests.workers import photo
-from workers import filters
-from workers.filters import FILTERS
-from workers.pipeline import (
+from imaging import filters
+from imaging.filters import FILTERS
+from imaging.pipeline import (
     MAX_STEPS,
     PipelineError,
     Step,
@@ -19,6 +18,7 @@ from workers.pipeline import (
     steps_from_json,
     steps_to_json,
 )
+from tests.imaging import photo
 
 ALL_FILTERS = list(FILTERS)
 RESIZE_RULE = ["scale", "width and/or height"]

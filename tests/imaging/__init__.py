@@ -1,4 +1,4 @@
-"""Tests of workers/: filters, pipelines, codecs, storage, samples, processing (no Django).
+"""Tests of imaging/: filters, pipelines, codecs, storage, samples, processing (no Django).
 
 Small image factories shared by these tests live here.
 """

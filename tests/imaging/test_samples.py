@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workers.imageio import decode_image, inspect_image
-from workers.samples import SAMPLES, SCENE_KINDS, ensure_samples, make_scene
+from imaging.codecs import decode_image, inspect_image
+from imaging.samples import SAMPLES, SCENE_KINDS, make_scene
+from imaging.storage import ensure_samples
 
 LIMITS = {"max_bytes": 50_000_000, "max_pixels": 50_000_000}
 

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.workers import bgr_to_rgb, photo, rgb_to_bgr, with_alpha
-from workers.imageio import (
+from imaging.codecs import (
     CONTENT_TYPES,
     EXTENSIONS,
     FORMATS,
@@ -25,6 +24,7 @@ from workers.imageio import (
     output_format_for,
     sniff_format,
 )
+from tests.imaging import bgr_to_rgb, photo, rgb_to_bgr, with_alpha
 
 MAX_BYTES = 5_000_000
 MAX_PIXELS = 4_000_000

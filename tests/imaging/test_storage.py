@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.workers import photo
-from workers.imageio import encode_image, inspect_image
-from workers.samples import SAMPLES
-from workers.storage import Storage, is_image_id
+from imaging.codecs import encode_image, inspect_image
+from imaging.samples import SAMPLES
+from imaging.storage import Storage, is_image_id
+from tests.imaging import photo
 
 LIMITS = {"max_bytes": 10_000_000, "max_pixels": 10_000_000}
 

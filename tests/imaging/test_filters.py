@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
-from tests.workers import bgr_to_rgb, photo, rgb_to_bgr, with_alpha
-from workers import filters
-from workers.filters import FILTERS, filter_schemas
+from imaging import filters
+from imaging.filters import FILTERS, filter_schemas
+from tests.imaging import bgr_to_rgb, photo, rgb_to_bgr, with_alpha
 
 # --- independent references ---------------------------------------------------------------
 

@@ -11,8 +11,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
-
 from distributed.embedded import free_port, redis_server_binary
 
 SOCKET_PATH_MAX = 100
@@ -31,15 +29,17 @@ class ClusterPlan:
     python: str = sys.executable
 
     @classmethod
-    def build(cls, *, host: str, port: int, workers: int) -> ClusterPlan:
-        var_dir = Path(settings.VAR_DIR).resolve()
+    def build(
+        cls, *, host: str, port: int, workers: int, base_dir: Path, var_dir: Path
+    ) -> ClusterPlan:
+        var_dir = Path(var_dir).resolve()
         redis_url = os.environ.get("REDIS_URL", "")
         embedded = None
         if not redis_url:
             embedded = int(os.environ.get("EMBEDDED_REDIS_PORT") or free_port())
             redis_url = f"redis://127.0.0.1:{embedded}/0"
         return cls(
-            base_dir=Path(settings.BASE_DIR), var_dir=var_dir, host=host, port=port,
+            base_dir=Path(base_dir), var_dir=var_dir, host=host, port=port,
             workers=workers, redis_url=redis_url, embedded_redis_port=embedded,
             grace_s=float(os.environ.get("SHUTDOWN_GRACE_SECONDS") or 25),
         )
@@ -152,13 +152,13 @@ Stop everything: Ctrl+C here, or make stop
 """
 
 
-def run_cluster(plan: ClusterPlan) -> int:
+def run_cluster(plan: ClusterPlan, *, media_root: Path) -> int:
     """Write the supervisord config and replace this process with supervisord."""
     for sub in ("log", "run", "redis", "media"):
         (plan.var_dir / sub).mkdir(parents=True, exist_ok=True)
     plan.conf_path.write_text(plan.supervisor_conf())
     os.environ["REDIS_URL"] = plan.redis_url
-    os.environ.setdefault("MEDIA_ROOT", str(settings.MEDIA_ROOT))
+    os.environ.setdefault("MEDIA_ROOT", str(media_root))
     os.environ.setdefault("VAR_DIR", str(plan.var_dir))
     print(plan.banner(), flush=True)
     supervisord = shutil.which("supervisord", path=str(Path(plan.python).parent)) or "supervisord"

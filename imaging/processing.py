@@ -12,15 +12,15 @@ from dataclasses import asdict, dataclass
 
 import cv2
 
-from workers.imageio import (
+from imaging.codecs import (
     ImageError,
     decode_image,
     encode_image,
     output_format_for,
     sniff_format,
 )
-from workers.pipeline import run_pipeline, steps_from_json
-from workers.storage import Storage
+from imaging.pipeline import run_pipeline, steps_from_json
+from imaging.storage import Storage
 
 __all__ = ["ProcessResult", "limit_native_threads", "process_image"]
 

@@ -1,32 +1,25 @@
 """The built-in sample images: synthetic scenes drawn with OpenCV, nothing downloaded.
 
-``ensure_samples(directory)`` writes the set once (missing files only, each written to a
-temporary file and renamed into place, so concurrent callers in several processes are safe:
-every writer produces the same bytes). ``make_scene`` is reused by the benchmarks.
+``render_sample(spec)`` encodes one (deterministically: every caller produces the same bytes);
+``imaging.storage.ensure_samples`` writes the set. ``make_scene`` is reused by the benchmarks.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from workers.imageio import EXTENSIONS, encode_image
+from imaging.codecs import EXTENSIONS, encode_image
 
 __all__ = [
     "SAMPLES",
     "SCENE_KINDS",
     "SampleSpec",
-    "ensure_samples",
     "make_scene",
-    "sample_path",
-    "write_atomic",
+    "render_sample",
 ]
 
 Colour = tuple[int, int, int]
@@ -430,7 +423,8 @@ def make_scene(width: int, height: int, seed: int = 0, *, kind: str | None = Non
     return _SCENES[name](width, height, np.random.default_rng(seed))
 
 
-def _render(spec: SampleSpec) -> bytes:
+def render_sample(spec: SampleSpec) -> bytes:
+    """The encoded bytes of one sample (deterministic: same spec, same bytes)."""
     image = make_scene(spec.width, spec.height, spec.seed, kind=spec.kind)
     if spec.alpha:
         # Transparent outside the badge's disc, with an anti-aliased rim.
@@ -439,34 +433,3 @@ def _render(spec: SampleSpec) -> bytes:
         cv2.circle(alpha, (spec.width // 2, spec.height // 2), radius, 255, -1, cv2.LINE_AA)
         image = np.dstack((image, alpha))
     return encode_image(image, spec.format, quality=90)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; API and workers may run as other users
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def sample_path(directory: Path, spec: SampleSpec) -> Path:
-    return Path(directory) / spec.filename
-
-
-def ensure_samples(directory: Path) -> list[Path]:
-    """Write any missing sample into ``directory`` and return all sample paths, in order."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for spec in SAMPLES:
-        path = sample_path(directory, spec)
-        if not path.is_file():
-            write_atomic(path, _render(spec))
-        paths.append(path)
-    return paths

@@ -4,7 +4,7 @@ Layout::
 
     <root>/uploads/<image_id><ext>     uploaded bytes, as received
     <root>/uploads/<image_id>.json     upload metadata
-    <root>/samples/<slug><ext>         the built-in sample set (workers.samples)
+    <root>/samples/<slug><ext>         the built-in sample set (imaging.samples)
     <root>/outputs/<job_id>/<index:04d>-<image_id><ext>   results
 
 Image ids are ``img_<32 hex>`` (uploads) or ``sample-<slug>``; ids and keys are checked
@@ -14,22 +14,59 @@ display only, never used in a path.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import secrets
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from workers.imageio import EXTENSIONS, OUTPUT_FORMATS, ImageInfo
-from workers.samples import SAMPLES, SampleSpec, ensure_samples, write_atomic
+from imaging.codecs import EXTENSIONS, OUTPUT_FORMATS, ImageInfo
+from imaging.samples import SAMPLES, SampleSpec, render_sample
 
-__all__ = ["Storage", "is_image_id"]
+__all__ = ["Storage", "ensure_samples", "is_image_id", "write_atomic"]
 
 _UPLOAD_ID = re.compile(r"img_[0-9a-f]{32}")
 _SAMPLE_ID = re.compile(r"sample-([a-z0-9][a-z0-9-]{0,63})")
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _MAX_NAME_CHARS = 200
 _SAMPLES_BY_SLUG = {spec.slug: spec for spec in SAMPLES}
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; API and workers may run as other users
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def sample_path(directory: Path, spec: SampleSpec) -> Path:
+    return Path(directory) / spec.filename
+
+
+def ensure_samples(directory: Path) -> list[Path]:
+    """Write any missing sample into ``directory`` and return all sample paths, in order.
+
+    Missing files only, each written atomically, so concurrent callers in several processes
+    are safe: every writer produces the same bytes."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for spec in SAMPLES:
+        path = sample_path(directory, spec)
+        if not path.is_file():
+            write_atomic(path, render_sample(spec))
+        paths.append(path)
+    return paths
 
 
 def is_image_id(value: object) -> bool:

@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.workers import photo, with_alpha
-from workers import filters
-from workers.imageio import ImageError, decode_image, encode_image, inspect_image, sniff_format
-from workers.pipeline import PipelineError, parse_pipeline, steps_to_json
-from workers.processing import ProcessResult, limit_native_threads, process_image
-from workers.storage import Storage
+from imaging import filters
+from imaging.codecs import ImageError, decode_image, encode_image, inspect_image, sniff_format
+from imaging.pipeline import PipelineError, parse_pipeline, steps_to_json
+from imaging.processing import ProcessResult, limit_native_threads, process_image
+from imaging.storage import Storage
+from tests.imaging import photo, with_alpha
 
 MAX_PIXELS = 10_000_000
 
