@@ -13,7 +13,7 @@ export VAR_DIR
 CTL := $(VENV)/bin/supervisorctl -c $(VAR_DIR)/supervisord.conf
 
 
-.PHONY: install run test test-deps netns lint bench clean stop ps logs worker-stop worker-start worker-kill
+.PHONY: install run test test-deps netns lint bench clean stop ps demo logs worker-stop worker-start worker-kill
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,11 +28,18 @@ run: install
 	$(PY) manage.py runcluster --port $(PORT) --workers $(WORKERS)
 
 # Local cluster control (while `make run` is running).
-stop:
-	$(CTL) shutdown
+SHUTDOWN_GRACE_SECONDS ?= 25
+DEMO_IMAGES ?= 480
+DEVCLUSTER := $(PY) -m devcluster
 
-ps:
-	$(CTL) status
+stop:  ## waits until every process has exited
+	@$(DEVCLUSTER) stop --var-dir $(VAR_DIR) --grace-seconds $(SHUTDOWN_GRACE_SECONDS)
+
+ps:  ## reports stopped or dead workers; fails only when supervisord can't be asked
+	@$(DEVCLUSTER) ps --var-dir $(VAR_DIR)
+
+demo:  ## a distributed batch of about a minute, to stop and kill workers while it runs
+	@$(DEVCLUSTER) demo --api-url http://127.0.0.1:$(PORT) --images $(DEMO_IMAGES)
 
 logs:
 	tail -n 50 -f $(VAR_DIR)/log/*.log

@@ -145,6 +145,7 @@ Try:
 {curls}
   curl {api}/api/workers/status/
 
+A batch of about a minute to stop and kill workers under: make demo
 Workers:
   make ps                        make worker-stop ID=worker-2 (graceful)
   make worker-kill ID=worker-2   make worker-start ID=worker-2

@@ -3,11 +3,14 @@
 from django.urls import path
 
 from image_api import distributed_views, pools, views
+from image_api.meta.views import ApiRootApi, LivenessApi
 
 app_name = "image_api"
 
 urlpatterns = [
+    path("", ApiRootApi.as_view(), name="root"),
     path("health/", views.HealthApi.as_view(), name="health"),
+    path("health/live/", LivenessApi.as_view(), name="health-live"),
     path("filters/", views.FilterListApi.as_view(), name="filters"),
     path("images/", views.ImageListUploadApi.as_view(), name="images"),
     path("images/<str:image_id>/", views.ImageFileApi.as_view(), name="image-file"),

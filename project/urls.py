@@ -15,7 +15,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("dashboard/", dashboard, name="dashboard"),
-    path("", RedirectView.as_view(url="/api/", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="dashboard", permanent=False)),
     path("admin/", admin.site.urls),
 ]
 

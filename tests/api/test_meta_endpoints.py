@@ -126,3 +126,35 @@ def test_api_paths_work_without_their_trailing_slash_even_for_posts(api) -> None
     # Routed to the view (which rejects the pipeline), not redirected with the body dropped.
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_pipeline"
+
+
+def test_site_root_leads_to_the_dashboard_which_renders(api) -> None:
+    response = api.get("/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/dashboard/"
+    assert api.get(response["Location"]).status_code == 200
+
+
+def test_api_root_lists_entry_points_that_all_exist(api, media_root: Path) -> None:
+    response = api.get("/api/")
+
+    assert response.status_code == 200
+    endpoints = response.json()["endpoints"]
+    assert {"docs", "health", "process_batch_distributed", "workers_status"} <= set(endpoints)
+    for name, entry in endpoints.items():
+        assert entry["url"].startswith("http://testserver/"), name
+        path = entry["url"].removeprefix("http://testserver")
+        # GET on a POST-only endpoint is a 405, never a 404: every listed URL is routed.
+        assert api.get(path).status_code != 404, name
+
+
+def test_liveness_answers_while_readiness_fails(api, settings, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    settings.MEDIA_ROOT = blocker / "media"
+
+    assert api.get("/api/health/").status_code == 503
+    live = api.get("/api/health/live/")
+    assert live.status_code == 200
+    assert live.json() == {"status": "ok"}

@@ -245,12 +245,18 @@ def test_api_probes_ask_the_health_endpoint_with_an_allowed_host(
     assert host in allowed
 
 
-def test_api_liveness_and_startup_do_not_depend_on_redis(resources: list[dict[str, Any]]) -> None:
-    # /api/health/ is 503 while Redis is down; liveness or startup probes on it would
-    # restart every API pod during a Redis outage. They ask only whether gunicorn listens.
+def test_api_liveness_and_startup_do_not_depend_on_any_dependency(
+    resources: list[dict[str, Any]],
+) -> None:
+    # Restarting API pods would not bring a database or Redis back: startup asks whether
+    # gunicorn listens, liveness whether Django answers /api/health/live/ (no dependency).
     api = only_container(find(resources, "Deployment", "api"))
-    for probe_name in ("livenessProbe", "startupProbe"):
-        assert api[probe_name]["tcpSocket"]["port"] == "http", probe_name
+    assert api["startupProbe"]["tcpSocket"]["port"] == "http"
+    live = api["livenessProbe"]["httpGet"]
+    assert live["path"] == "/api/health/live/"
+    allowed = configmap_env(resources, api)["DJANGO_ALLOWED_HOSTS"].split(",")
+    host = {h["name"]: h["value"] for h in live.get("httpHeaders", [])}.get("Host")
+    assert host in allowed
 
 
 def test_api_runs_the_entrypoint_api_role(resources: list[dict[str, Any]]) -> None:

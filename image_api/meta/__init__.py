@@ -1,0 +1,1 @@
+"""The service's own endpoints: the API root, health (readiness and liveness), the filters."""

@@ -1,0 +1,61 @@
+"""The API root (what ``make run``'s banner links first) and the liveness probe."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+# (name in the answer, URL name, what it is for)
+ENTRY_POINTS = (
+    ("docs", "docs", "Interactive API documentation (Swagger UI)."),
+    ("schema", "schema", "The OpenAPI schema."),
+    ("health", "image_api:health", "Readiness: database, storage and Redis."),
+    ("filters", "image_api:filters", "Every filter with its parameters."),
+    ("images", "image_api:images", "Upload images; list uploads and samples."),
+    ("process_batch_threading", "image_api:process-batch-threading",
+     "Run a batch now in this API process's threads."),
+    ("process_batch_multiprocessing", "image_api:process-batch-multiprocessing",
+     "Run a batch now in this API process's process pool."),
+    ("process_batch_distributed", "image_api:process-batch-distributed",
+     "Queue a batch for the Redis workers (202)."),
+    ("workers_status", "image_api:workers-status", "Workers, queue figures and alerts."),
+    ("dead_letters", "image_api:dead-letters", "Tasks that failed for good."),
+    ("dashboard", "dashboard", "A live HTML view of the cluster."),
+)
+
+
+class ApiRootApi(APIView):
+    """GET /api/: where everything is."""
+
+    @extend_schema(
+        summary="Entry points of the API",
+        responses={200: inline_serializer(name="ApiRoot", fields={
+            "endpoints": serializers.DictField(child=inline_serializer(
+                name="ApiEntryPoint",
+                fields={"url": serializers.URLField(), "description": serializers.CharField()},
+            )),
+        })},
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"endpoints": {
+            name: {"url": reverse(url_name, request=request), "description": text}
+            for name, url_name, text in ENTRY_POINTS
+        }})
+
+
+class LivenessApi(APIView):
+    """GET /api/health/live/: 200 whenever Django serves a request; checks no dependency, so
+    a database or Redis outage never makes an orchestrator restart the API."""
+
+    @extend_schema(
+        summary="Liveness: the process serves requests",
+        responses={200: inline_serializer(name="Liveness", fields={
+            "status": serializers.ChoiceField(choices=["ok"]),
+        })},
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"status": "ok"})
