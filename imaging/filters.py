@@ -3,8 +3,9 @@
 Images are ``HxW`` (grey), ``HxWx3`` (BGR) or ``HxWx4`` (BGRA). Every filter accepts all three
 and returns a new uint8 array. Colour filters leave the alpha channel untouched; geometric
 filters (resize, rotate, flip) transform it with the pixels. Filters that work on the grey
-level (grayscale, edges, threshold) return the input's channel layout, the grey result
-replicated into B, G and R. ``sepia`` is the exception: it turns grey input into BGR.
+level (grayscale, edges, threshold) return one channel (``HxW``), which later steps keep and
+the encoder writes as a grey (or bilevel) file; with an alpha channel they return BGRA, the
+grey replicated into B, G and R. Only ``sepia`` needs colour: it turns grey input into BGR.
 
 ``FILTERS`` lists the filters in the order of the README's reference table.
 """
@@ -125,12 +126,10 @@ def _to_gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, code)
 
 
-def _like_input(gray: np.ndarray, image: np.ndarray) -> np.ndarray:
-    """Put a grey result into the input's channel layout (alpha copied from the input)."""
-    if image.ndim == 2:
-        return gray
+def _grey_result(gray: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """A grey result stays one channel; an input's alpha is kept (as BGRA)."""
     _, alpha = _split_alpha(image)
-    return _join_alpha(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), alpha)
+    return gray if alpha is None else _join_alpha(gray, alpha)
 
 
 def _apply_lut(image: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -146,8 +145,9 @@ _LEVELS = np.arange(256, dtype=np.float64)
 
 
 def grayscale(image: np.ndarray) -> np.ndarray:
-    """BT.601 grey level, in the input's channel layout."""
-    return _like_input(_to_gray(image), image).copy()
+    """BT.601 grey level: one channel (BGRA when the input has alpha)."""
+    gray = _to_gray(image)
+    return _grey_result(gray.copy() if gray is image else gray, image)
 
 
 def blur(image: np.ndarray, radius: float = 2.0) -> np.ndarray:
@@ -162,21 +162,27 @@ def blur(image: np.ndarray, radius: float = 2.0) -> np.ndarray:
     )
 
 
+# The 3x3 Gaussian of sigma 1 (weights 0.274, 0.452, 0.274 per axis).
+_GAUSS3 = cv2.getGaussianKernel(3, 1.0) @ cv2.getGaussianKernel(3, 1.0).T
+_IDENTITY3 = np.zeros((3, 3))
+_IDENTITY3[1, 1] = 1.0
+
+
 def sharpen(image: np.ndarray, intensity: float = 1.0) -> np.ndarray:
-    """Unsharp mask: ``img + intensity * (img - gaussian(img, sigma=1))``, rounded and clipped."""
-
-    def unsharp(colour: np.ndarray) -> np.ndarray:
-        pixels = colour.astype(np.float32)
-        blurred = cv2.GaussianBlur(pixels, (0, 0), sigmaX=1.0, borderType=cv2.BORDER_REFLECT_101)
-        # (1 + k) * img - k * blurred, rounded and saturated to uint8 by OpenCV.
-        return cv2.addWeighted(pixels, 1.0 + intensity, blurred, -intensity, 0.0, dtype=cv2.CV_8U)
-
-    return _map_colour(image, unsharp)
+    """Unsharp mask on a 3x3 Gaussian (sigma 1): ``img + k * (img - gauss3(img))``, as one 3x3
+    convolution, uint8 in and out (rounded and saturated)."""
+    if intensity == 0:
+        return image.copy()
+    kernel = ((1.0 + intensity) * _IDENTITY3 - intensity * _GAUSS3).astype(np.float32)
+    return _map_colour(
+        image,
+        lambda colour: cv2.filter2D(colour, -1, kernel, borderType=cv2.BORDER_REFLECT_101),
+    )
 
 
 def edges(image: np.ndarray, threshold1: float = 100.0, threshold2: float = 200.0) -> np.ndarray:
-    """Canny edge map (0 or 255) of the grey level, in the input's channel layout."""
-    return _like_input(cv2.Canny(_to_gray(image), threshold1, threshold2), image)
+    """Canny edge map (0 or 255) of the grey level: one channel (BGRA with alpha)."""
+    return _grey_result(cv2.Canny(_to_gray(image), threshold1, threshold2), image)
 
 
 def brightness(image: np.ndarray, factor: float = 1.2) -> np.ndarray:
@@ -212,7 +218,7 @@ _THRESHOLD_MODES = {
 def threshold(image: np.ndarray, value: int = 128, mode: str = "binary") -> np.ndarray:
     """Grey level above ``value`` -> 255, else 0 (inverted for binary_inv; Otsu picks the value)."""
     _, out = cv2.threshold(_to_gray(image), value, 255, _THRESHOLD_MODES[mode])
-    return _like_input(out, image)
+    return _grey_result(out, image)
 
 
 def invert(image: np.ndarray) -> np.ndarray:
@@ -357,7 +363,7 @@ def _factor(description: str) -> Param:
 
 _SPECS = (
     FilterSpec(
-        "grayscale", "Grey level (ITU-R BT.601), same channel layout as the input.", (), grayscale
+        "grayscale", "Grey level (ITU-R BT.601), one channel.", (), grayscale
     ),
     FilterSpec(
         "blur",
@@ -376,7 +382,7 @@ _SPECS = (
     ),
     FilterSpec(
         "sharpen",
-        "Unsharp mask: image + intensity * (image - gaussian(image, sigma=1)).",
+        "Unsharp mask: image + intensity * (image - gaussian3x3(image, sigma=1)).",
         (
             Param(
                 "intensity",
