@@ -1,8 +1,9 @@
-"""Image bytes in and out: format sniffing, safe inspection, decoding and encoding.
+"""Reading images: safe inspection and decoding, the decode budget checked from the header.
 
-Formats are recognised by their magic bytes only; a file name or a client's content type is
-never used. Pixel counts are checked from the header before any pixel data is decoded, so a
-small file that claims a huge size (a decompression bomb) costs nothing.
+Formats are recognised by their magic bytes only (``imaging.formats``). Pixel counts (all
+frames) and JPEG scans are checked from the file's structure before any pixel data is
+decoded, so a small file that claims a huge size or holds thousands of scans costs nothing.
+Encoding lives in ``imaging.encoders``; both are re-exported here.
 
 Decoded images follow OpenCV's convention: uint8 ``HxW`` (grey), ``HxWx3`` (BGR) or
 ``HxWx4`` (BGRA). 16-bit images are scaled to 8 bit (``>> 8``), palette images become BGR
@@ -21,6 +22,16 @@ import numpy as np
 from PIL import Image, ImageFile
 
 from imaging.decodecost import StructureError, frame_count, jpeg_scan_count
+from imaging.encoders import EFFORTS, encode_image, is_bilevel
+from imaging.formats import (
+    CONTENT_TYPES,
+    EXTENSIONS,
+    FORMATS,
+    OUTPUT_FORMATS,
+    ImageError,
+    output_format_for,
+    sniff_format,
+)
 
 __all__ = [
     "CONTENT_TYPES",
@@ -42,25 +53,7 @@ __all__ = [
     "sniff_format",
 ]
 
-FORMATS = ("jpeg", "png", "webp", "bmp", "tiff")
-OUTPUT_FORMATS = ("jpeg", "png", "webp")
-EXTENSIONS: dict[str, str] = {
-    "jpeg": ".jpg",
-    "png": ".png",
-    "webp": ".webp",
-    "bmp": ".bmp",
-    "tiff": ".tiff",
-}
-CONTENT_TYPES: dict[str, str] = {
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-    "bmp": "image/bmp",
-    "tiff": "image/tiff",
-}
 _PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "bmp": "BMP", "tiff": "TIFF"}
-_FORMAT_ALIASES = {"jpg": "jpeg", "tif": "tiff"}
-_BMP_HEADER_SIZES = {12, 16, 40, 52, 56, 64, 108, 124}
 # Progressive JPEGs from cameras and encoders have about 10 scans; each costs a decode pass.
 DEFAULT_MAX_JPEG_SCANS = 100
 # JPEG modes OpenCV decodes exactly like Pillow; CMYK/YCCK and others go through Pillow.
@@ -95,25 +88,6 @@ _DECODE_ERRORS = (
 )
 
 
-class ImageError(Exception):
-    """An upload that cannot be used: ``status`` is the HTTP status, ``code`` a stable name.
-
-    Codes: unsupported_media_type (415), corrupt_image (400), too_many_pixels (413),
-    too_many_scans (400), file_too_large (413), empty_file (400),
-    unsupported_output_format (400), image_not_found (404).
-    """
-
-    def __init__(self, message: str, *, status: int, code: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-
-    def to_dict(self) -> dict:
-        """JSON error body: ``{"error": code, "message": ...}``."""
-        return {"error": self.code, "message": self.message}
-
-
 @dataclass(frozen=True)
 class ImageInfo:
     """What the header says: format (one of FORMATS), displayed size, Pillow mode."""
@@ -122,24 +96,6 @@ class ImageInfo:
     width: int
     height: int
     mode: str
-
-
-def sniff_format(data: bytes) -> str | None:
-    """The format named by the magic bytes at the start of ``data``, or None."""
-    head = bytes(data[:32])
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    if head[:2] == b"BM" and len(head) >= 18:
-        (dib_size,) = struct.unpack("<I", head[14:18])
-        if dib_size in _BMP_HEADER_SIZES:
-            return "bmp"
-    return None
 
 
 @dataclass(frozen=True)
@@ -348,98 +304,3 @@ def _to_array(image: Image.Image) -> np.ndarray:
         return cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA)
     rgb = np.asarray(image if mode == "RGB" else image.convert("RGB"))
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-
-
-def _normalise_format(fmt: str) -> str:
-    name = fmt.strip().lower()
-    return _FORMAT_ALIASES.get(name, name)
-
-
-EFFORTS = ("fast", "balanced", "small")
-# Encoder settings per effort, chosen by measurement (bench/README.md, "Encoders"): PNG at
-# zlib level 1 with the RLE strategy is both faster and smaller than level 3 on photographs;
-# level 9 wins on flat graphics. WebP's method 2 is about twice as fast as 4 at the same size.
-_PNG_SETTINGS = {
-    "fast": (1, cv2.IMWRITE_PNG_STRATEGY_RLE),
-    "balanced": (1, cv2.IMWRITE_PNG_STRATEGY_RLE),
-    "small": (9, cv2.IMWRITE_PNG_STRATEGY_DEFAULT),
-}
-_WEBP_METHOD = {"fast": 0, "balanced": 2, "small": 6}
-
-
-def is_bilevel(image: np.ndarray) -> bool:
-    """True for a one-channel image of 0s and 255s only (edges, threshold)."""
-    return image.ndim == 2 and cv2.countNonZero(cv2.inRange(image, 1, 254)) == 0
-
-
-def encode_image(
-    image: np.ndarray, fmt: str, *, quality: int = 90, effort: str = "balanced"
-) -> bytes:
-    """Encode an OpenCV-ordered uint8 image as jpeg, png or webp.
-
-    One-channel images are written as grey (PNG: 1 bit per pixel when bilevel, e.g. an edge
-    map). JPEG drops the alpha channel; PNG is lossless; WebP uses ``quality`` (1-100) and is
-    lossless at 100. ``effort`` trades encoding time for size (fast, balanced, small).
-    Raises ImageError(400, unsupported_output_format) for other formats.
-    """
-    name = _normalise_format(fmt)
-    if name not in OUTPUT_FORMATS:
-        raise ImageError(
-            f"cannot write {fmt!r} (choose one of {', '.join(OUTPUT_FORMATS)})",
-            status=400,
-            code="unsupported_output_format",
-        )
-    if effort not in EFFORTS:
-        raise ImageError(f"unknown effort {effort!r} (choose one of {', '.join(EFFORTS)})",
-                         status=400, code="invalid_effort")
-    quality = max(1, min(100, int(quality)))
-    if name == "jpeg":
-        if image.ndim == 3 and image.shape[2] == 4:
-            image = np.ascontiguousarray(image[:, :, :3])
-        params = [cv2.IMWRITE_JPEG_QUALITY, quality]
-        if effort == "small":
-            params += [cv2.IMWRITE_JPEG_OPTIMIZE, 1]
-        ok, buffer = cv2.imencode(".jpg", image, params)
-    elif name == "png":
-        if is_bilevel(image):
-            ok, buffer = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_BILEVEL, 1])
-        else:
-            level, strategy = _PNG_SETTINGS[effort]
-            ok, buffer = cv2.imencode(".png", image, [
-                cv2.IMWRITE_PNG_COMPRESSION, level, cv2.IMWRITE_PNG_STRATEGY, strategy])
-    else:
-        return _encode_webp(image, quality, _WEBP_METHOD[effort])
-    if not ok:
-        raise ImageError(f"could not encode {name}", status=400, code="unsupported_output_format")
-    return buffer.tobytes()
-
-
-def _encode_webp(image: np.ndarray, quality: int, method: int) -> bytes:
-    """WebP through Pillow, which exposes libwebp's speed/size ``method`` (OpenCV does not)."""
-    if image.ndim == 2:
-        pil = Image.fromarray(image, "L")
-    elif image.shape[2] == 4:
-        pil = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA), "RGBA")
-    else:
-        pil = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), "RGB")
-    buffer = io.BytesIO()
-    if quality >= 100:
-        pil.save(buffer, "WEBP", lossless=True, quality=100, method=method)
-    else:
-        pil.save(buffer, "WEBP", quality=quality, method=method)
-    return buffer.getvalue()
-
-
-def output_format_for(input_format: str, requested: str | None) -> str:
-    """The requested output format if given, else the input's when writable, else png."""
-    if requested:
-        name = _normalise_format(requested)
-        if name not in OUTPUT_FORMATS:
-            raise ImageError(
-                f"cannot write {requested!r} (choose one of {', '.join(OUTPUT_FORMATS)})",
-                status=400,
-                code="unsupported_output_format",
-            )
-        return name
-    name = _normalise_format(input_format)
-    return name if name in OUTPUT_FORMATS else "png"
