@@ -90,3 +90,9 @@ def test_an_unknown_mode_assumes_the_most_channels_the_format_carries() -> None:
     assert input_frame(10, 10, "png").channels == 4
     assert input_frame(10, 10, "png", "L").channels == 1
     assert input_frame(10, 10, "png", "RGB").channels == 3
+
+
+def test_every_registered_filter_declares_a_cost() -> None:
+    from imaging.costs import COSTS
+
+    assert set(COSTS) == set(FILTERS)
