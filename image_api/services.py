@@ -26,6 +26,7 @@ from image_api.runner import failure, run_one
 from image_api.selectors import get_storage
 from imaging.codecs import ImageError, ImageInfo, inspect_image
 from imaging.pipeline import Step, parse_pipeline, steps_to_json
+from imaging.processing import Limits
 
 logger = logging.getLogger(__name__)
 
@@ -227,11 +228,10 @@ def job_run_local(*, mode: str, batch: BatchSpec) -> str:
     common = {
         "media_root": str(settings.MEDIA_ROOT),
         "steps_json": steps_json,
-        "output_key": None,
         "job_id": job_id,
         "output_format": batch.output_format,
         "quality": batch.quality,
-        "max_pixels": int(settings.MAX_IMAGE_PIXELS),
+        "limits": Limits(max_pixels=int(settings.MAX_IMAGE_PIXELS)),
     }
     tasks = [{**common, "image_id": image_id, "index": i} for i, image_id in enumerate(image_ids)]
     started = time.perf_counter()

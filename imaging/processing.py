@@ -13,16 +13,20 @@ from dataclasses import asdict, dataclass
 import cv2
 
 from imaging.codecs import (
+    DEFAULT_MAX_JPEG_SCANS,
+    Header,
     ImageError,
     decode_image,
     encode_image,
     output_format_for,
-    sniff_format,
+    read_header,
 )
-from imaging.pipeline import run_pipeline, steps_from_json
+from imaging.costs import input_frame
+from imaging.geometry import resize_size
+from imaging.pipeline import Step, check_budget, run_pipeline, steps_from_json
 from imaging.storage import Storage
 
-__all__ = ["ProcessResult", "limit_native_threads", "process_image"]
+__all__ = ["Limits", "ProcessResult", "limit_native_threads", "process_image", "shrink_on_load"]
 
 
 @dataclass(frozen=True)
@@ -46,23 +50,48 @@ def limit_native_threads(n: int = 1) -> None:
     cv2.setNumThreads(n)
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The budget of one image: checked from its header and the cost model before decoding."""
+
+    max_pixels: int
+    max_jpeg_scans: int = DEFAULT_MAX_JPEG_SCANS
+    max_cost_ms: float = float("inf")
+
+
+def shrink_on_load(steps: list[Step], header: Header) -> tuple[list[Step], tuple[int, int] | None]:
+    """When the pipeline starts by making the image smaller, the size to decode at (JPEG DCT
+    scaling) and the steps with that first resize made absolute (a ``scale`` would otherwise
+    apply to the already reduced image)."""
+    if not steps or steps[0].filter != "resize":
+        return steps, None
+    width, height = header.size
+    target = resize_size(width, height, steps[0].params)
+    if target[0] > width or target[1] > height:
+        return steps, None
+    first = Step("resize", {**steps[0].params, "width": target[0], "height": target[1],
+                            "scale": None})
+    return [first, *steps[1:]], target
+
+
 def process_image(
     *,
     media_root: str,
     image_id: str,
     steps_json: list[dict],
-    output_key: str | None = None,
     job_id: str,
     index: int,
     output_format: str | None,
     quality: int,
-    max_pixels: int,
+    limits: Limits,
+    effort: str = "balanced",
 ) -> ProcessResult:
-    """Read ``image_id`` from storage, run the steps, write the encoded result.
+    """Read ``image_id`` from storage, run the steps, write the encoded result at the key the
+    storage derives from job id, index and image id (never a path from outside).
 
-    The output goes to ``output_key`` when given, else to ``Storage.output_key(job_id,
-    index, image_id, format)``. Raises ImageError (unknown image: 404 image_not_found;
-    undecodable: 400/413/415), PipelineError (invalid steps), OSError (storage failure).
+    The header and the cost model are checked before decoding. Raises ImageError (unknown
+    image: 404 image_not_found; undecodable or over budget: 400/413/415), PipelineError
+    (invalid steps, intermediate_too_large, pipeline_too_expensive), OSError (storage).
     """
     started = time.perf_counter()
     steps = steps_from_json(steps_json)  # cheap, so bad steps fail before any I/O
@@ -74,19 +103,26 @@ def process_image(
             f"unknown image {image_id!r}", status=404, code="image_not_found"
         ) from None
     data = path.read_bytes()
-    input_format = sniff_format(data) or ""
-    fmt = output_format_for(input_format, output_format)
-    image = decode_image(data, max_pixels=max_pixels)
-    output, timings = run_pipeline(image, steps, max_pixels=max_pixels)
-    encoded = encode_image(output, fmt, quality=quality)
-    key = output_key if output_key is not None else storage.output_key(job_id, index, image_id, fmt)
+    header = read_header(data, max_pixels=limits.max_pixels, max_jpeg_scans=limits.max_jpeg_scans)
+    fmt = output_format_for(header.format, output_format)
+    width, height = header.size
+    check_budget(steps, input_frame(width, height, header.format, header.mode),
+                 input_format=header.format, output_format=fmt,
+                 max_pixels=limits.max_pixels, max_cost_ms=limits.max_cost_ms)
+    steps, reduce_to = shrink_on_load(steps, header)
+    image = decode_image(data, max_pixels=limits.max_pixels,
+                         max_jpeg_scans=limits.max_jpeg_scans, reduce_to=reduce_to)
+    output, timings = run_pipeline(image, steps, max_pixels=limits.max_pixels)
+    del image
+    encoded = encode_image(output, fmt, quality=quality, effort=effort)
+    key = storage.output_key(job_id, index, image_id, fmt)
     storage.write_key(key, encoded)
-    height, width = output.shape[:2]
+    out_height, out_width = output.shape[:2]
     return ProcessResult(
         output_key=key,
         format=fmt,
-        width=width,
-        height=height,
+        width=out_width,
+        height=out_height,
         bytes=len(encoded),
         timings=timings,
         total_ms=(time.perf_counter() - started) * 1000.0,

@@ -15,7 +15,7 @@ from typing import Any
 
 from imaging.codecs import ImageError
 from imaging.pipeline import PipelineError
-from imaging.processing import process_image
+from imaging.processing import Limits, process_image
 
 
 class PermanentTaskError(Exception):
@@ -54,12 +54,11 @@ def perform(
             media_root=media_root,
             image_id=payload["image_id"],
             steps_json=payload["steps"],
-            output_key=payload.get("output_key"),
             job_id=payload["job_id"],
             index=int(payload["index"]),
             output_format=payload.get("output_format"),
             quality=int(payload.get("quality", 90)),
-            max_pixels=max_pixels,
+            limits=Limits(max_pixels=max_pixels),
         )
         return asdict(result)
     if kind == "noop":

@@ -12,11 +12,26 @@ import numpy as np
 import pytest
 
 from imaging import filters
-from imaging.codecs import ImageError, decode_image, encode_image, inspect_image, sniff_format
+from imaging.codecs import (
+    Header,
+    ImageError,
+    ImageInfo,
+    decode_image,
+    encode_image,
+    inspect_image,
+    sniff_format,
+)
 from imaging.pipeline import PipelineError, parse_pipeline, steps_to_json
-from imaging.processing import ProcessResult, limit_native_threads, process_image
+from imaging.processing import (
+    Limits,
+    ProcessResult,
+    limit_native_threads,
+    process_image,
+    shrink_on_load,
+)
 from imaging.storage import Storage
 from tests.imaging import photo, with_alpha
+from tests.support.hostile import jpeg_scan_bomb
 
 MAX_PIXELS = 10_000_000
 
@@ -41,7 +56,8 @@ def run(media: Path, image_id: str, pipeline: dict, **overrides) -> ProcessResul
         "index": 3,
         "output_format": None,
         "quality": 90,
-        "max_pixels": MAX_PIXELS,
+        "limits": overrides.pop("limits", None)
+        or Limits(max_pixels=overrides.pop("max_pixels", MAX_PIXELS)),
         **overrides,
     }
     return process_image(**arguments)
@@ -62,20 +78,16 @@ def test_processing_writes_a_decodable_output_with_the_right_size(media: Path):
     assert result.total_ms >= sum(t["ms"] for t in result.timings)
 
 
-def test_processing_a_sample_with_an_explicit_key_and_output_format(media: Path):
-    key = "outputs/custom/result.webp"
-    result = run(
-        media,
-        "sample-shapes",
-        {"steps": [{"filter": "edges"}]},
-        output_key=key,
-        output_format="webp",
-        quality=80,
-    )
-    assert result.output_key == key and result.format == "webp"
-    data = (media / key).read_bytes()
+def test_the_output_key_is_derived_by_the_storage_never_given(media: Path):
+    result = run(media, "sample-shapes", {"steps": [{"filter": "edges"}]},
+                 output_format="webp", quality=80, index=7)
+    assert result.output_key == "outputs/job_1/0007-sample-shapes.webp"
+    assert result.format == "webp"
+    data = (media / result.output_key).read_bytes()
     assert sniff_format(data) == "webp"
     assert decode_image(data, max_pixels=MAX_PIXELS).shape == (600, 800, 3)
+    with pytest.raises(TypeError):
+        run(media, "sample-shapes", {"filters": []}, output_key="uploads/elsewhere.png")
 
 
 def test_a_jpeg_input_gives_a_jpeg_output_and_alpha_survives_png(media: Path):
@@ -111,7 +123,7 @@ def test_invalid_steps_fail_before_reading_the_image(media: Path):
             index=0,
             output_format=None,
             quality=90,
-            max_pixels=MAX_PIXELS,
+            limits=Limits(max_pixels=MAX_PIXELS),
         )
     assert caught.value.param == "radius"
 
@@ -164,7 +176,7 @@ def test_process_image_runs_in_a_spawned_process_pool(media: Path):
             index=0,
             output_format="jpeg",
             quality=90,
-            max_pixels=MAX_PIXELS,
+            limits=Limits(max_pixels=MAX_PIXELS),
         )
         result = future.result(timeout=60)
     assert isinstance(result, ProcessResult)
@@ -181,3 +193,53 @@ def test_limit_native_threads_sets_opencvs_thread_count():
         assert cv2.getNumThreads() == 2
     finally:
         cv2.setNumThreads(before)
+
+
+def test_a_pipeline_over_the_cost_budget_is_refused_before_decoding(media: Path):
+    image_id = store(media, photo(400, 400))
+    path = Storage(media).image_path(image_id)
+    path.write_bytes(path.read_bytes()[:-40])  # truncated: decoding would say corrupt_image
+    with pytest.raises(PipelineError) as caught:
+        run(media, image_id, {"steps": [{"filter": "blur", "params": {"radius": 50}}]},
+            limits=Limits(max_pixels=MAX_PIXELS, max_cost_ms=10))
+    assert (caught.value.code, caught.value.step) == ("pipeline_too_expensive", 0)
+    assert not (media / "outputs").exists()
+
+
+def test_a_scan_bomb_in_storage_is_refused_before_decoding(media: Path):
+    bomb = jpeg_scan_bomb(2000, 2000, 1000)
+    image_id = Storage(media).save_upload(bomb, ImageInfo("jpeg", 2000, 2000, "RGB"), "b.jpg")
+    with pytest.raises(ImageError) as caught:
+        run(media, image_id, {"filters": ["sharpen"]})
+    assert caught.value.code == "too_many_scans"
+
+
+@pytest.mark.parametrize("first", [{"width": 100}, {"scale": 0.125}, {"height": 75}])
+def test_a_pipeline_starting_with_a_shrinking_resize_decodes_a_jpeg_at_reduced_scale(
+    media: Path, first: dict
+):
+    image = photo(600, 800)
+    image_id = store(media, image, "jpeg")
+    steps = [{"filter": "resize", "params": first}, {"filter": "grayscale"}]
+
+    result = run(media, image_id, {"steps": steps}, output_format="png")
+
+    assert (result.width, result.height) == (100, 75)
+    full = filters.grayscale(filters.resize(decode_image(
+        (Storage(media).image_path(image_id)).read_bytes(), max_pixels=MAX_PIXELS), width=100))
+    out = decode_image(Storage(media).read_key(result.output_key), max_pixels=MAX_PIXELS)
+    assert np.abs(out.astype(int) - full.astype(int)).mean() < 2
+
+
+def test_shrink_on_load_makes_a_scaled_resize_absolute():
+    header = Header("jpeg", 800, 600, "RGB", 1, 1, 1)
+    steps = parse_pipeline({"steps": [{"filter": "resize", "params": {"scale": 0.25}},
+                                      {"filter": "invert"}]})
+
+    rewritten, reduce_to = shrink_on_load(steps, header)
+
+    assert reduce_to == (200, 150)
+    assert rewritten[0].params == {"width": 200, "height": 150, "scale": None}
+    assert rewritten[1] == steps[1]
+    grow = parse_pipeline({"steps": [{"filter": "resize", "params": {"scale": 2}}]})
+    assert shrink_on_load(grow, header) == (grow, None)
