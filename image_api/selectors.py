@@ -18,6 +18,7 @@ from image_api.broker import queue_config, redis_client
 from image_api.distributed_selectors import distributed_job_get
 from image_api.errors import ApplicationError
 from image_api.models import Job
+from imaging.names import download_name, unique_names
 from imaging.storage import Storage
 
 logger = logging.getLogger(__name__)
@@ -101,8 +102,9 @@ def _job_or_404(job_id: str) -> dict[str, Any]:
     return job
 
 
-def job_output(job_id: str, index: int) -> tuple[Path, str]:
-    """(path, format) of output `index` of a job; 404 ApplicationError if there is none."""
+def job_output(job_id: str, index: int) -> tuple[Path, str, str]:
+    """(path, format, download name) of output `index` of a job; 404 ApplicationError if there
+    is none."""
     job = _job_or_404(job_id)
     results = job["results"]
     if not 0 <= index < len(results):
@@ -122,21 +124,29 @@ def job_output(job_id: str, index: int) -> tuple[Path, str]:
             f"The output of result {index} of job {job_id} is no longer stored.",
             status=404, code="output_not_found", extra={"job": job_id, "index": index},
         )
-    return path, result["format"]
+    return path, result["format"], output_download_name(get_storage(), result["image"], path)
+
+
+def output_download_name(storage: Storage, image_id: str, path: Path) -> str:
+    """The user's file name of the input, with the output's extension (made safe)."""
+    meta = storage.image_meta(image_id) or {}
+    return download_name(meta.get("original_name"), image_id, path.suffix)
 
 
 def job_output_files(job_id: str) -> list[tuple[str, Path]]:
-    """(archive name "<index>-<image id>.<ext>", path) of every completed output still stored."""
+    """(archive name, path) of every completed output still stored, in image order. Entries
+    are named after the original files ("holiday.png"; a repeat becomes "holiday (2).png")."""
     job = _job_or_404(job_id)
     storage = get_storage()
-    files = []
+    paths, names = [], []
     for result in job["results"]:
         if result.get("status") != "completed" or not result.get("output_key"):
             continue
         path = storage.path_for_key(result["output_key"])
         if path.is_file():
-            files.append((f"{result['index']}-{result['image']}{path.suffix}", path))
-    return files
+            paths.append(path)
+            names.append(output_download_name(storage, result["image"], path))
+    return list(zip(unique_names(names), paths, strict=True))
 
 
 # --- health ------------------------------------------------------------------------------------

@@ -323,8 +323,8 @@ class JobOutputApi(APIView):
     @extend_schema(summary="One output image of a job",
                    responses={**BINARY_IMAGE, 404: ErrorSerializer})
     def get(self, request: Request, job_id: str, index: int) -> FileResponse:
-        path, fmt = job_output(job_id, index)
-        return FileResponse(path.open("rb"), content_type=CONTENT_TYPES[fmt], filename=path.name)
+        path, fmt, name = job_output(job_id, index)
+        return FileResponse(path.open("rb"), content_type=CONTENT_TYPES[fmt], filename=name)
 
 
 class JobResultsZipApi(APIView):
@@ -333,7 +333,8 @@ class JobResultsZipApi(APIView):
     @extend_schema(
         summary="Zip of every completed output",
         operation_id="jobs_results_zip",
-        description='Entries are named "<index>-<image id>.<ext>".',
+        description="Entries are named after the original files, with the output's "
+        'extension ("holiday.png"); a repeated name becomes "holiday (2).png".',
         responses={(200, "application/zip"): OpenApiTypes.BINARY, 404: ErrorSerializer},
     )
     def get(self, request: Request, job_id: str) -> FileResponse:

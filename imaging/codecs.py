@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -32,6 +32,7 @@ from imaging.formats import (
     output_format_for,
     sniff_format,
 )
+from imaging.metadata import Metadata, read_metadata
 
 __all__ = [
     "CONTENT_TYPES",
@@ -109,6 +110,7 @@ class Header:
     orientation: int  # EXIF orientation, 1..8
     frames: int
     scans: int  # JPEG scans (1 for other formats)
+    metadata: Metadata = field(default_factory=Metadata)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -153,7 +155,8 @@ def read_header(
             )
         # Last: reading EXIF may make Pillow load pixel data, so only within the budget.
         orientation = _orientation(image)
-    return Header(fmt, width, height, mode, orientation, frames, scans)
+        metadata = read_metadata(image)
+    return Header(fmt, width, height, mode, orientation, frames, scans, metadata)
 
 
 def _open(data: bytes) -> tuple[Image.Image, str]:

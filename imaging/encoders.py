@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from imaging.formats import OUTPUT_FORMATS, ImageError, normalise_format
+from imaging.metadata import Metadata, embed
 
 __all__ = ["EFFORTS", "encode_image", "is_bilevel"]
 
@@ -30,13 +31,16 @@ def is_bilevel(image: np.ndarray) -> bool:
 
 
 def encode_image(
-    image: np.ndarray, fmt: str, *, quality: int = 90, effort: str = "balanced"
+    image: np.ndarray, fmt: str, *, quality: int = 90, effort: str = "balanced",
+    metadata: Metadata | None = None,
 ) -> bytes:
     """Encode an OpenCV-ordered uint8 image as jpeg, png or webp.
 
     One-channel images are written as grey (PNG: 1 bit per pixel when bilevel, e.g. an edge
     map). JPEG drops the alpha channel; PNG is lossless; WebP uses ``quality`` (1-100) and is
     lossless at 100. ``effort`` trades encoding time for size (fast, balanced, small).
+    ``metadata``: the ICC profile and EXIF to write (a colour profile is never written into
+    a grey image).
     Raises ImageError(400, unsupported_output_format) for other formats.
     """
     name = normalise_format(fmt)
@@ -50,6 +54,9 @@ def encode_image(
         raise ImageError(f"unknown effort {effort!r} (choose one of {', '.join(EFFORTS)})",
                          status=400, code="invalid_effort")
     quality = max(1, min(100, int(quality)))
+    metadata = metadata or Metadata()
+    if image.ndim == 2 and metadata.icc_profile is not None:
+        metadata = Metadata(None, metadata.exif)
     if name == "jpeg":
         if image.ndim == 3 and image.shape[2] == 4:
             image = np.ascontiguousarray(image[:, :, :3])
@@ -65,13 +72,13 @@ def encode_image(
             ok, buffer = cv2.imencode(".png", image, [
                 cv2.IMWRITE_PNG_COMPRESSION, level, cv2.IMWRITE_PNG_STRATEGY, strategy])
     else:
-        return _encode_webp(image, quality, _WEBP_METHOD[effort])
+        return _encode_webp(image, quality, _WEBP_METHOD[effort], metadata)
     if not ok:
         raise ImageError(f"could not encode {name}", status=400, code="unsupported_output_format")
-    return buffer.tobytes()
+    return embed(buffer.tobytes(), name, metadata)
 
 
-def _encode_webp(image: np.ndarray, quality: int, method: int) -> bytes:
+def _encode_webp(image: np.ndarray, quality: int, method: int, metadata: Metadata) -> bytes:
     """WebP through Pillow, which exposes libwebp's speed/size ``method`` (OpenCV does not)."""
     if image.ndim == 2:
         pil = Image.fromarray(image, "L")
@@ -79,9 +86,15 @@ def _encode_webp(image: np.ndarray, quality: int, method: int) -> bytes:
         pil = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA), "RGBA")
     else:
         pil = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), "RGB")
-    buffer = io.BytesIO()
+    options: dict[str, object] = {"method": method}
+    if metadata.icc_profile is not None:
+        options["icc_profile"] = metadata.icc_profile
+    if metadata.exif is not None:
+        options["exif"] = b"Exif\x00\x00" + metadata.exif
     if quality >= 100:
-        pil.save(buffer, "WEBP", lossless=True, quality=100, method=method)
+        options.update(lossless=True, quality=100)
     else:
-        pil.save(buffer, "WEBP", quality=quality, method=method)
+        options["quality"] = quality
+    buffer = io.BytesIO()
+    pil.save(buffer, "WEBP", **options)
     return buffer.getvalue()

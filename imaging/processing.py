@@ -23,6 +23,7 @@ from imaging.codecs import (
 )
 from imaging.costs import input_frame
 from imaging.geometry import resize_size
+from imaging.metadata import Metadata, to_srgb
 from imaging.pipeline import Step, check_budget, run_pipeline, steps_from_json
 from imaging.storage import Storage
 
@@ -85,6 +86,8 @@ def process_image(
     quality: int,
     limits: Limits,
     effort: str = "balanced",
+    keep_metadata: bool = False,
+    colour_profile: str = "keep",
 ) -> ProcessResult:
     """Read ``image_id`` from storage, run the steps, write the encoded result at the key the
     storage derives from job id, index and image id (never a path from outside).
@@ -92,6 +95,8 @@ def process_image(
     The header and the cost model are checked before decoding. Raises ImageError (unknown
     image: 404 image_not_found; undecodable or over budget: 400/413/415), PipelineError
     (invalid steps, intermediate_too_large, pipeline_too_expensive), OSError (storage).
+    The output keeps the input's ICC profile (``colour_profile="keep"``) or is converted to
+    sRGB (``"srgb"``); EXIF is dropped unless ``keep_metadata`` (``imaging.metadata``).
     """
     started = time.perf_counter()
     steps = steps_from_json(steps_json)  # cheap, so bad steps fail before any I/O
@@ -112,9 +117,13 @@ def process_image(
     steps, reduce_to = shrink_on_load(steps, header)
     image = decode_image(data, max_pixels=limits.max_pixels,
                          max_jpeg_scans=limits.max_jpeg_scans, reduce_to=reduce_to)
+    metadata = header.metadata.keep(exif=keep_metadata)
+    if colour_profile == "srgb":
+        image = to_srgb(image, metadata.icc_profile)
+        metadata = Metadata(None, metadata.exif)
     output, timings = run_pipeline(image, steps, max_pixels=limits.max_pixels)
     del image
-    encoded = encode_image(output, fmt, quality=quality, effort=effort)
+    encoded = encode_image(output, fmt, quality=quality, effort=effort, metadata=metadata)
     key = storage.output_key(job_id, index, image_id, fmt)
     storage.write_key(key, encoded)
     out_height, out_width = output.shape[:2]

@@ -222,8 +222,22 @@ def test_results_zip_holds_every_completed_output(api, media_root, upload, png_b
     assert response["Content-Type"] == "application/zip"
     assert f'{job["id"]}-results.zip' in response["Content-Disposition"]
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
-    assert archive.namelist() == [f"0-{ids[0]}.png", f"2-{ids[2]}.png"]
-    assert archive.read(f"0-{ids[0]}.png") == fetch(api, job["results"][0]["output_url"])
+    assert archive.namelist() == ["a.png", "c.png"]  # the user's names, not storage ids
+    assert archive.read("a.png") == fetch(api, job["results"][0]["output_url"])
+
+
+def test_outputs_keep_the_original_names_safely_and_uniquely(
+    api, media_root, upload, png_bytes
+) -> None:
+    ids = upload(("../holiday.PNG", png_bytes(seed=1)), ("holiday.png", png_bytes(seed=2)),
+                 ("Holiday.png", png_bytes(seed=3)))
+    job = batch(api, "threading", {**SEED, "images": ids, "output_format": "jpeg"}).json()
+
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(api.get(job["results_url"]).streaming_content)))
+
+    assert archive.namelist() == ["holiday.jpg", "holiday (2).jpg", "Holiday (3).jpg"]
+    single = api.get(job["results"][1]["output_url"])
+    assert 'filename="holiday.jpg"' in single["Content-Disposition"]
 
 
 def test_unknown_job_answers_json_404_everywhere(api) -> None:
