@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from common.env import SettingsError
 from distributed.errors import RedisUnavailable
 from workers.settings import WorkerSettings
 
@@ -24,7 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--worker-id", help="default: WORKER_ID or <hostname>-<pid>")
     parser.add_argument("--concurrency", type=int, help="tasks at once (WORKER_CONCURRENCY)")
     parser.add_argument("--prefetch", type=int, help="tasks taken per fetch (WORKER_PREFETCH)")
-    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING (LOG_LEVEL)")
+    parser.add_argument("--log-level", type=str.upper,
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                        help="least severe level logged (LOG_LEVEL)")
     parser.add_argument("--max-age", type=float,
                         help="healthcheck: max heartbeat age in seconds (default 3 intervals)")
     return parser
@@ -49,10 +52,14 @@ def healthcheck(settings: WorkerSettings, max_age_s: float | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = WorkerSettings.from_env(
-        worker_id=args.worker_id, concurrency=args.concurrency, prefetch=args.prefetch,
-        log_level=args.log_level.upper() if args.log_level else None,
-    )
+    try:
+        settings = WorkerSettings.from_env(
+            worker_id=args.worker_id, concurrency=args.concurrency, prefetch=args.prefetch,
+            log_level=args.log_level,
+        )
+    except SettingsError as exc:  # a variable that does not parse: say which, exit
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     if args.command == "healthcheck":
         return healthcheck(settings, args.max_age)
 

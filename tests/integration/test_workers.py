@@ -276,7 +276,7 @@ def test_healthcheck_follows_the_workers_own_heartbeat(start_worker, queue_confi
     health = tmp_path / "w1.health"
     w1 = start_worker("w1", WORKER_HEALTH_FILE=str(health))
     env = {**os.environ, "WORKER_HEALTH_FILE": str(health),
-           "HEARTBEAT_INTERVAL": str(queue_config.heartbeat_interval_s)}
+           "HEARTBEAT_INTERVAL_SECONDS": str(queue_config.heartbeat_interval_s)}
 
     def check() -> int:
         return subprocess.run([sys.executable, "-m", "workers", "healthcheck"], env=env,
