@@ -16,6 +16,7 @@ from common.settings import ClusterSettings
 from distributed.embedded import free_port, redis_server_binary
 
 SOCKET_PATH_MAX = 100
+GUNICORN_CONF = "python:project.gunicorn_conf"
 
 
 def supervisor_environment(env: Mapping[str, str]) -> str:
@@ -125,9 +126,9 @@ class ClusterPlan:
             ]
         sections += [
             "[program:api]",
-            f"command={self.python} -m gunicorn project.wsgi:application "
+            f"command={self.python} -m gunicorn project.wsgi:application -c {GUNICORN_CONF} "
             f"--bind {self.host}:{self.port} --workers {self.gunicorn_workers} "
-            f"--threads {self.gunicorn_threads} --timeout 120 --access-logfile -",
+            f"--threads {self.gunicorn_threads} --timeout 120",
             f"environment={supervisor_environment(self.child_environment())}",
             "priority=10",
             "autorestart=true",

@@ -12,6 +12,7 @@ from pathlib import Path
 import dj_database_url
 
 from common import __version__
+from common.logs import logging_config
 from common.settings import ApiSettings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -38,6 +39,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every response, even one answered by a later middleware, carries X-Request-ID.
+    "image_api.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Before CommonMiddleware: /api/ paths work without their trailing slash (no 301 for POSTs).
@@ -138,14 +141,15 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
+# One structured line per event, like gunicorn's and the workers' lines (common/logs.py).
 LOG_LEVEL = API_SETTINGS.log_level
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+LOG_FORMAT = API_SETTINGS.log_format
+LOGGING = logging_config(
+    LOG_LEVEL,
+    LOG_FORMAT,
+    loggers={
+        "django": {"level": "WARNING"},
+        # runserver's request lines: through the same handler instead of Django's own.
+        "django.server": {"level": "INFO", "handlers": [], "propagate": True},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django": {"level": "WARNING"}},
-}
+)

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 from common.env import SettingsError
+from common.logs import configure_logging
+from common.settings import LogSettings
 from distributed.errors import RedisUnavailable
 from workers.settings import WorkerSettings
 
@@ -53,6 +55,10 @@ def healthcheck(settings: WorkerSettings, max_age_s: float | None) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "run":
+            # Logging first, so that a warning about a renamed variable is a log line too.
+            log = LogSettings.from_env(log_level=args.log_level)
+            configure_logging(log.log_level, log.log_format)
         settings = WorkerSettings.from_env(
             worker_id=args.worker_id, concurrency=args.concurrency, prefetch=args.prefetch,
             log_level=args.log_level,
@@ -64,10 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         return healthcheck(settings, args.max_age)
 
     from imaging.processing import limit_native_threads
-    from workers.logs import configure_logging
     from workers.runtime import Worker
 
-    configure_logging(settings.log_level)
     # Parallelism comes from worker processes/threads; OpenCV's own pool would oversubscribe.
     limit_native_threads(1)
     try:

@@ -45,12 +45,12 @@ def test_every_child_gets_redis_media_and_var_dir_explicitly(tmp_path: Path) -> 
     assert plan.redis_url == f"redis://127.0.0.1:{plan.embedded_redis_port}/0"
 
 
-def test_the_api_runs_gunicorn_with_the_cluster_settings(
+def test_the_api_runs_gunicorn_with_the_shared_log_format_and_the_cluster_settings(
     tmp_path: Path,
 ) -> None:
     plan = build(tmp_path, GUNICORN_WORKERS="3", GUNICORN_THREADS="5", PORT="8123")
     command = parsed(plan)["api"][1]
-    assert "gunicorn project.wsgi:application" in command
+    assert "gunicorn project.wsgi:application -c python:project.gunicorn_conf" in command
     assert "--bind 127.0.0.1:8123 --workers 3 --threads 5" in command
 
 
