@@ -205,6 +205,9 @@ def test_dockerignore_keeps_local_state_and_tests_out_of_the_image(path: str) ->
         "image_api/__init__.py",
         "imaging/__init__.py",
         "devcluster/__init__.py",
+        "common/__init__.py",
+        "common/settings.py",
+        "project/gunicorn_conf.py",
     ],
 )
 def test_dockerignore_keeps_what_the_build_and_the_services_need(path: str) -> None:
