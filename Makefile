@@ -13,7 +13,7 @@ export VAR_DIR
 CTL := $(VENV)/bin/supervisorctl -c $(VAR_DIR)/supervisord.conf
 
 
-.PHONY: install run test test-deps netns lint bench clean stop ps demo logs worker-stop worker-start worker-kill
+.PHONY: install run test test-deps netns lint docs bench clean stop ps demo logs worker-stop worker-start worker-kill
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -67,12 +67,16 @@ netns: install test-deps  ## the multi-host fault tests only (root + iproute2)
 
 test: install test-deps
 	$(PY) -m ruff check .
-	$(PY) -m mypy distributed workers imaging devcluster
+	$(PY) -m mypy distributed workers imaging devcluster common
 	$(PY) -m pytest
 
 lint: install
 	$(PY) -m ruff check .
-	$(PY) -m mypy distributed workers imaging devcluster
+	$(PY) -m mypy distributed workers imaging devcluster common
+
+# docs/settings.md, generated from the settings declarations (common/settings.py).
+docs: install
+	$(PY) -m common.settingsdoc
 
 bench: install
 	$(PY) bench/bench_batch.py --start-server

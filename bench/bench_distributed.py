@@ -44,6 +44,7 @@ from bench_batch import (  # noqa: E402
     store_locally,
 )
 
+from common.settings import queue_config_from_env  # noqa: E402
 from distributed.config import QueueConfig  # noqa: E402
 from distributed.embedded import EmbeddedRedis  # noqa: E402
 from distributed.jobs import get_job  # noqa: E402
@@ -54,7 +55,7 @@ from distributed.queue import Queue  # noqa: E402
 @contextmanager
 def cluster(tmp: Path, workers: int, **env: str) -> Iterator[tuple[Queue, redis.Redis, list]]:
     server = EmbeddedRedis(tmp / f"redis-{time.monotonic_ns()}", appendonly=True).start()
-    config = QueueConfig.from_env({"REDIS_URL": server.url, **env})
+    config = queue_config_from_env({"REDIS_URL": server.url, **env})
     client = redis.Redis.from_url(server.url)
     queue = Queue(client, config)
     queue.ensure_groups()
@@ -231,7 +232,7 @@ def bench_status(tmp: Path, tasks: int = 100_000, workers: int = 20) -> dict[str
 
     server = EmbeddedRedis(tmp / "redis-status", appendonly=False).start()
     try:
-        config = QueueConfig.from_env({"REDIS_URL": server.url, "MAX_QUEUED_TASKS": "1000000"})
+        config = queue_config_from_env({"REDIS_URL": server.url, "MAX_QUEUED_TASKS": "1000000"})
         client = redis.Redis.from_url(server.url)
         queue = Queue(client, config)
         registry = Registry(client, config)

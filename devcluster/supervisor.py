@@ -8,41 +8,73 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.settings import ClusterSettings
 from distributed.embedded import free_port, redis_server_binary
 
 SOCKET_PATH_MAX = 100
+GUNICORN_CONF = "python:project.gunicorn_conf"
+
+
+def supervisor_environment(env: Mapping[str, str]) -> str:
+    """``environment=`` value of a supervisord program: KEY="value",... (``%`` escaped, since
+    supervisord expands ``%(name)s``; a ``"`` or a newline cannot be written)."""
+    pairs = []
+    for name, value in env.items():
+        if '"' in value or "\n" in value:
+            raise ValueError(f"{name}: a supervisord environment value cannot hold {value!r}")
+        pairs.append(f'{name}="{value.replace("%", "%%")}"')
+    return ",".join(pairs)
 
 
 @dataclass(frozen=True)
 class ClusterPlan:
+    """What ``make run`` starts, decided once: every value comes in from the settings objects
+    (nothing here reads the environment), and each child gets its environment explicitly."""
+
     base_dir: Path
     var_dir: Path
+    media_root: Path
     host: str
     port: int
     workers: int
     redis_url: str
     embedded_redis_port: int | None
     grace_s: float
+    gunicorn_workers: int = 2
+    gunicorn_threads: int = 4
     python: str = sys.executable
 
     @classmethod
     def build(
-        cls, *, host: str, port: int, workers: int, base_dir: Path, var_dir: Path
+        cls, cluster: ClusterSettings, *, redis_url: str, base_dir: Path, var_dir: Path,
+        media_root: Path,
     ) -> ClusterPlan:
+        """``redis_url`` empty: an embedded Redis on EMBEDDED_REDIS_PORT (or a free port)."""
         var_dir = Path(var_dir).resolve()
-        redis_url = os.environ.get("REDIS_URL", "")
         embedded = None
         if not redis_url:
-            embedded = int(os.environ.get("EMBEDDED_REDIS_PORT") or free_port())
+            embedded = cluster.embedded_redis_port or free_port()
             redis_url = f"redis://127.0.0.1:{embedded}/0"
         return cls(
-            base_dir=Path(base_dir), var_dir=var_dir, host=host, port=port,
-            workers=workers, redis_url=redis_url, embedded_redis_port=embedded,
-            grace_s=float(os.environ.get("SHUTDOWN_GRACE_SECONDS") or 25),
+            base_dir=Path(base_dir), var_dir=var_dir, media_root=Path(media_root).resolve(),
+            host=cluster.host, port=cluster.port, workers=cluster.workers,
+            redis_url=redis_url, embedded_redis_port=embedded, grace_s=cluster.shutdown_grace_s,
+            gunicorn_workers=cluster.gunicorn_workers, gunicorn_threads=cluster.gunicorn_threads,
         )
+
+    def child_environment(self, **extra: str) -> dict[str, str]:
+        """What the cluster decides for its children; the rest they inherit from supervisord
+        (the environment ``make run`` was started with)."""
+        return {
+            "REDIS_URL": self.redis_url,
+            "MEDIA_ROOT": str(self.media_root),
+            "VAR_DIR": str(self.var_dir),
+            **extra,
+        }
 
     @property
     def conf_path(self) -> Path:
@@ -94,10 +126,10 @@ class ClusterPlan:
             ]
         sections += [
             "[program:api]",
-            f"command={self.python} -m gunicorn project.wsgi:application "
-            f"--bind {self.host}:{self.port} --workers {os.environ.get('GUNICORN_WORKERS', 2)} "
-            f"--threads {os.environ.get('GUNICORN_THREADS', 4)} --timeout 120 "
-            "--access-logfile -",
+            f"command={self.python} -m gunicorn project.wsgi:application -c {GUNICORN_CONF} "
+            f"--bind {self.host}:{self.port} --workers {self.gunicorn_workers} "
+            f"--threads {self.gunicorn_threads} --timeout 120",
+            f"environment={supervisor_environment(self.child_environment())}",
             "priority=10",
             "autorestart=true",
             "stopwaitsecs=30",
@@ -110,7 +142,8 @@ class ClusterPlan:
             sections += [
                 f"[program:{worker_id}]",
                 f"command={self.python} -m workers",
-                f'environment=WORKER_ID="{worker_id}"',
+                "environment="
+                + supervisor_environment(self.child_environment(WORKER_ID=worker_id)),
                 "priority=20",
                 "autorestart=false",
                 "stopsignal=TERM",
@@ -153,14 +186,12 @@ Stop everything: Ctrl+C here, or make stop
 """
 
 
-def run_cluster(plan: ClusterPlan, *, media_root: Path) -> int:
+def run_cluster(plan: ClusterPlan) -> int:
     """Write the supervisord config and replace this process with supervisord."""
-    for sub in ("log", "run", "redis", "media"):
+    for sub in ("log", "run", "redis"):
         (plan.var_dir / sub).mkdir(parents=True, exist_ok=True)
+    plan.media_root.mkdir(parents=True, exist_ok=True)
     plan.conf_path.write_text(plan.supervisor_conf())
-    os.environ["REDIS_URL"] = plan.redis_url
-    os.environ.setdefault("MEDIA_ROOT", str(media_root))
-    os.environ.setdefault("VAR_DIR", str(plan.var_dir))
     print(plan.banner(), flush=True)
     supervisord = shutil.which("supervisord", path=str(Path(plan.python).parent)) or "supervisord"
     os.execv(supervisord, [supervisord, "-n", "-c", str(plan.conf_path)])

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Role dispatcher of the single image (see docker/Dockerfile).
 #   api            apply migrations, then serve the API with gunicorn on 0.0.0.0:8000
-#                  (GUNICORN_WORKERS, default 2; GUNICORN_THREADS, default 4)
+#                  (GUNICORN_WORKERS, default 2; GUNICORN_THREADS, default 4); its log
+#                  lines, access lines included, in the service's format
+#                  (project/gunicorn_conf.py; LOG_FORMAT, LOG_LEVEL)
 #   worker         run a worker: same as `python -m workers`
 #   anything else  exec'd unchanged, e.g. `python -m workers`, `python manage.py shell`
 # Each role ends in `exec`, so the server is PID 1 and receives SIGTERM itself: the
@@ -15,11 +17,11 @@ case "$role" in
     api)
         python manage.py migrate --noinput
         exec gunicorn project.wsgi:application \
+            --config python:project.gunicorn_conf \
             --bind 0.0.0.0:8000 \
             --workers "${GUNICORN_WORKERS:-2}" \
             --threads "${GUNICORN_THREADS:-4}" \
             --timeout 120 \
-            --access-logfile - \
             "$@"
         ;;
     worker)

@@ -1,5 +1,5 @@
 """Django project: settings from the environment, URL routing, WSGI/ASGI entry points."""
 
-from distributed import __version__
+from common import __version__
 
 __all__ = ["__version__"]

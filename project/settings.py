@@ -1,4 +1,5 @@
-"""Django settings, all read from environment variables (see the README's settings table).
+"""Django settings, built from one typed object: ``ApiSettings.from_env()`` (common/settings.py
+declares every variable; docs/settings.md lists them). Nothing here reads the environment.
 
 Defaults are safe for a laptop: SQLite under ./var, media under ./var/media, DEBUG off,
 and no Redis unless REDIS_URL is set (the distributed mode then answers 503).
@@ -6,42 +7,23 @@ and no Redis unless REDIS_URL is set (the distributed mode then answers 503).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import dj_database_url
 
-from distributed.config import QueueConfig
+from common import __version__
+from common.logs import logging_config
+from common.settings import ApiSettings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
+# Built once per process; a variable that does not parse stops the process here, naming it.
+API_SETTINGS = ApiSettings.from_env()
+VAR_DIR = API_SETTINGS.var_dir
 
-
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
-
-
-def env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
-
-
-def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-DEBUG = env_bool("DJANGO_DEBUG", False)
-# A fixed key is only acceptable for local use; production sets DJANGO_SECRET_KEY.
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "insecure-local-only-key-set-DJANGO_SECRET_KEY"
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+DEBUG = API_SETTINGS.debug
+# The built-in key is only acceptable for local use; production sets DJANGO_SECRET_KEY.
+SECRET_KEY = API_SETTINGS.secret_key
+ALLOWED_HOSTS = list(API_SETTINGS.allowed_hosts)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -57,6 +39,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every response, even one answered by a later middleware, carries X-Request-ID.
+    "image_api.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Before CommonMiddleware: /api/ paths work without their trailing slash (no 301 for POSTs).
@@ -86,11 +70,11 @@ TEMPLATES = [
     },
 ]
 
-if not os.environ.get("DATABASE_URL"):
+if not API_SETTINGS.database_url:
     VAR_DIR.mkdir(parents=True, exist_ok=True)  # the default SQLite file lives there
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
+        API_SETTINGS.database_url or f"sqlite:///{VAR_DIR / 'db.sqlite3'}",
         conn_max_age=60,
     )
 }
@@ -105,15 +89,15 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 # Serve static files (Swagger UI/ReDoc sidecar assets, browsable API, admin) from Django itself,
 # so /api/docs/ works offline under gunicorn with DEBUG off. Set to 0 when a proxy serves them.
-SERVE_STATIC = env_bool("SERVE_STATIC", True)
+SERVE_STATIC = API_SETTINGS.serve_static
 
 # Shared image storage (uploads, samples, outputs); the workers read MEDIA_ROOT too.
-MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or VAR_DIR / "media")
+MEDIA_ROOT = API_SETTINGS.media_root
 
 # Input limits.
-MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 25 * 1024 * 1024)
-MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 40_000_000)
-MAX_BATCH_IMAGES = env_int("MAX_BATCH_IMAGES", 500)
+MAX_UPLOAD_BYTES = API_SETTINGS.max_upload_bytes
+MAX_IMAGE_PIXELS = API_SETTINGS.max_image_pixels
+MAX_BATCH_IMAGES = API_SETTINGS.max_batch_images
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
@@ -121,12 +105,12 @@ FILE_UPLOAD_TEMP_DIR = None
 DATA_UPLOAD_MAX_NUMBER_FILES = MAX_BATCH_IMAGES
 
 # In-process execution modes.
-THREAD_POOL_SIZE = env_int("THREAD_POOL_SIZE", os.cpu_count() or 1)
-PROCESS_POOL_SIZE = env_int("PROCESS_POOL_SIZE", os.cpu_count() or 1)
+THREAD_POOL_SIZE = API_SETTINGS.thread_pool_size
+PROCESS_POOL_SIZE = API_SETTINGS.process_pool_size
 
 # Distributed mode. REDIS_URL unset means "no Redis": the distributed endpoints answer 503.
-# The same variables configure the workers (distributed/config.py documents each).
-DISTRIBUTED = QueueConfig.from_env()
+# The same variables configure the workers (common/settings.py, QUEUE_VARS).
+DISTRIBUTED = API_SETTINGS.queue
 REDIS_URL = DISTRIBUTED.redis_url
 
 REST_FRAMEWORK = {
@@ -150,21 +134,22 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Image processing service",
     "DESCRIPTION": "Batches of images through a filter pipeline: threading, multiprocessing "
     "or distributed across Redis-backed workers.",
-    "VERSION": "0.1.0",
+    "VERSION": __version__,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_INCLUDE_SCHEMA": False,
 }
 
-LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+# One structured line per event, like gunicorn's and the workers' lines (common/logs.py).
+LOG_LEVEL = API_SETTINGS.log_level
+LOG_FORMAT = API_SETTINGS.log_format
+LOGGING = logging_config(
+    LOG_LEVEL,
+    LOG_FORMAT,
+    loggers={
+        "django": {"level": "WARNING"},
+        # runserver's request lines: through the same handler instead of Django's own.
+        "django.server": {"level": "INFO", "handlers": [], "propagate": True},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django": {"level": "WARNING"}},
-}
+)

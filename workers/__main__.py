@@ -11,6 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+from common.env import SettingsError
+from common.logs import configure_logging
+from common.settings import LogSettings
 from distributed.errors import RedisUnavailable
 from workers.settings import WorkerSettings
 
@@ -24,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--worker-id", help="default: WORKER_ID or <hostname>-<pid>")
     parser.add_argument("--concurrency", type=int, help="tasks at once (WORKER_CONCURRENCY)")
     parser.add_argument("--prefetch", type=int, help="tasks taken per fetch (WORKER_PREFETCH)")
-    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING (LOG_LEVEL)")
+    parser.add_argument("--log-level", type=str.upper,
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                        help="least severe level logged (LOG_LEVEL)")
     parser.add_argument("--max-age", type=float,
                         help="healthcheck: max heartbeat age in seconds (default 3 intervals)")
     return parser
@@ -49,18 +54,24 @@ def healthcheck(settings: WorkerSettings, max_age_s: float | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = WorkerSettings.from_env(
-        worker_id=args.worker_id, concurrency=args.concurrency, prefetch=args.prefetch,
-        log_level=args.log_level.upper() if args.log_level else None,
-    )
+    try:
+        if args.command == "run":
+            # Logging first, so that a warning about a renamed variable is a log line too.
+            log = LogSettings.from_env(log_level=args.log_level)
+            configure_logging(log.log_level, log.log_format)
+        settings = WorkerSettings.from_env(
+            worker_id=args.worker_id, concurrency=args.concurrency, prefetch=args.prefetch,
+            log_level=args.log_level,
+        )
+    except SettingsError as exc:  # a variable that does not parse: say which, exit
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     if args.command == "healthcheck":
         return healthcheck(settings, args.max_age)
 
     from imaging.processing import limit_native_threads
-    from workers.logs import configure_logging
     from workers.runtime import Worker
 
-    configure_logging(settings.log_level)
     # Parallelism comes from worker processes/threads; OpenCV's own pool would oversubscribe.
     limit_native_threads(1)
     try:

@@ -27,7 +27,7 @@ from typing import Any
 
 import redis
 
-from distributed import __version__
+from common import __version__
 from distributed.connection import connect
 from distributed.errors import RedisUnavailable
 from distributed.queue import Delivery, Queue, now_ms

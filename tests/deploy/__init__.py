@@ -17,12 +17,19 @@ SCHEMAS = Path(__file__).resolve().parent / "schemas"
 
 # Where the application reads its environment: Python string literals in the packages,
 # `${NAME}` / `$NAME` in the entrypoint script.
-CODE_DIRS = ("project", "distributed", "workers", "imaging", "devcluster", "image_api")
+CODE_DIRS = ("project", "common", "distributed", "workers", "imaging", "devcluster", "image_api")
 EXTRA_PY_FILES = ("manage.py",)
 SHELL_FILES = ("docker/entrypoint.sh",)
 
 # The environment contract of the containers (see docker-compose.yml's header).
-SHARED_ENV = {"REDIS_URL", "REDIS_PREFIX", "MEDIA_ROOT", "LOG_LEVEL", "MAX_IMAGE_PIXELS"}
+SHARED_ENV = {
+    "REDIS_URL",
+    "REDIS_PREFIX",
+    "MEDIA_ROOT",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+    "MAX_IMAGE_PIXELS",
+}
 API_ENV = {
     "DJANGO_SECRET_KEY",
     "DJANGO_DEBUG",
@@ -41,7 +48,7 @@ WORKER_ENV = {
     "WORKER_ID",
     "WORKER_CONCURRENCY",
     "WORKER_PREFETCH",
-    "HEARTBEAT_INTERVAL",
+    "HEARTBEAT_INTERVAL_SECONDS",
     "TASK_LEASE_SECONDS",
     "MAX_RETRIES",
     "SHUTDOWN_GRACE_SECONDS",
@@ -49,16 +56,28 @@ WORKER_ENV = {
 }
 CONTRACT_ENV = SHARED_ENV | API_ENV | WORKER_ENV
 
-# distributed.config.QueueConfig reads these in the API and in the workers alike: both
-# sides must see the same values or they disagree about leases, liveness and retries.
+# The API and the workers read these into distributed.config.QueueConfig alike: both sides
+# must see the same values or they disagree about leases, liveness and retries.
 QUEUE_PROTOCOL_ENV = (
     "REDIS_URL",
     "REDIS_PREFIX",
-    "HEARTBEAT_INTERVAL",
+    "HEARTBEAT_INTERVAL_SECONDS",
     "TASK_LEASE_SECONDS",
     "MAX_RETRIES",
     "MAX_QUEUED_TASKS",
 )
+
+# Files that configure or start the service's processes: none may use a deprecated name.
+DEPLOYMENT_FILES = (
+    "docker-compose.yml",
+    "docker/Dockerfile",
+    "docker/entrypoint.sh",
+    "Makefile",
+    ".github/workflows/ci.yml",
+)
+DEPLOYMENT_DIRS = ("deploy", "bench", "tests/support", "tests/integration", "tests/multihost")
+# Tests that set an old name on purpose, to prove it still works.
+OLD_NAME_TESTS = ("tests/integration/test_log_lines.py",)
 
 _PY_NAME = re.compile(r"""["']([A-Z][A-Z0-9_]+)["']""")
 _SH_NAME = re.compile(r"\$\{?([A-Z][A-Z0-9_]+)")
@@ -78,6 +97,22 @@ def code_env_names(root: Path = REPO_ROOT) -> set[str]:
         if path.is_file():
             names.update(_SH_NAME.findall(path.read_text(encoding="utf-8")))
     return names
+
+
+def deprecated_env_names() -> set[str]:
+    """Old names of renamed variables, from the settings declarations."""
+    from common.env import declarations
+    from common.settings import PROCESSES
+
+    return {alias for _, cls in PROCESSES for d in declarations(cls) for alias in d.var.aliases}
+
+
+def deployment_paths(root: Path = REPO_ROOT) -> list[Path]:
+    paths = [root / name for name in DEPLOYMENT_FILES if (root / name).is_file()]
+    for directory in DEPLOYMENT_DIRS:
+        paths.extend(p for p in sorted((root / directory).rglob("*")) if p.is_file()
+                     and p.suffix in {".py", ".yaml", ".yml", ".sh", ".md", ".json", ""})
+    return [p for p in paths if str(p.relative_to(root)) not in OLD_NAME_TESTS]
 
 
 def load_yaml(path: Path) -> Any:

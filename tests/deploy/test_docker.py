@@ -205,6 +205,9 @@ def test_dockerignore_keeps_local_state_and_tests_out_of_the_image(path: str) ->
         "image_api/__init__.py",
         "imaging/__init__.py",
         "devcluster/__init__.py",
+        "common/__init__.py",
+        "common/settings.py",
+        "project/gunicorn_conf.py",
     ],
 )
 def test_dockerignore_keeps_what_the_build_and_the_services_need(path: str) -> None:
@@ -262,8 +265,8 @@ def test_entrypoint_api_role_migrates_then_replaces_itself_with_gunicorn(tmp_pat
     calls = logged_calls(log)
     assert [command for _, command in calls] == [
         "python manage.py migrate --noinput",
-        "gunicorn project.wsgi:application --bind 0.0.0.0:8000 --workers 3 --threads 4"
-        " --timeout 120 --access-logfile -",
+        "gunicorn project.wsgi:application --config python:project.gunicorn_conf"
+        " --bind 0.0.0.0:8000 --workers 3 --threads 4 --timeout 120",
     ]
     # exec: gunicorn runs in the entrypoint's own process, so it gets the container's SIGTERM.
     assert calls[1][0] == pid

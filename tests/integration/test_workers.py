@@ -121,7 +121,7 @@ def test_late_completion_of_a_paused_worker_is_fenced(
     assert job["tasks"][0]["worker"] == "w2"
     # Then w1's completion after SIGCONT is refused and not counted
     w1.signal(signal.SIGCONT)
-    wait_until(lambda: "event=task.fenced" in w1.log(), 20, message="w1's fenced completion")
+    wait_until(lambda: w1.logged("task.fenced"), 20, message="w1's fenced completion")
     stats = assert_counts_add_up(redis_client, queue_config)
     assert stats["completed"] == 1 and stats["fenced"] >= 1
     assert get_job(redis_client, queue_config, "job_pause")["tasks"][0]["worker"] == "w2"
@@ -144,7 +144,7 @@ def test_sigterm_finishes_the_task_in_hand_deregisters_and_exits_zero(
     assert task["state"] == "completed" and task["worker"] == "w1" and task["attempts"] == 1
     [w] = cluster_status(redis_client, queue_config)["workers"]
     assert w["status"] == "stopped"
-    assert "event=worker.stop" in w1.log()
+    assert w1.logged("worker.stop")
 
 
 def test_second_signal_stops_at_once_and_the_task_is_redelivered(
@@ -158,7 +158,7 @@ def test_second_signal_stops_at_once_and_the_task_is_redelivered(
     time.sleep(0.3)
     w1.signal(signal.SIGTERM)
     assert w1.wait(10) != 0
-    assert "event=worker.cold_shutdown" in w1.log()
+    assert w1.logged("worker.cold_shutdown")
     # The task is still open and will be reclaimed by the next worker
     start_worker("w2")
     wait_until(lambda: task_state(redis_client, queue_config, "job_cold")["worker"] == "w2", 20,
@@ -276,7 +276,7 @@ def test_healthcheck_follows_the_workers_own_heartbeat(start_worker, queue_confi
     health = tmp_path / "w1.health"
     w1 = start_worker("w1", WORKER_HEALTH_FILE=str(health))
     env = {**os.environ, "WORKER_HEALTH_FILE": str(health),
-           "HEARTBEAT_INTERVAL": str(queue_config.heartbeat_interval_s)}
+           "HEARTBEAT_INTERVAL_SECONDS": str(queue_config.heartbeat_interval_s)}
 
     def check() -> int:
         return subprocess.run([sys.executable, "-m", "workers", "healthcheck"], env=env,
@@ -334,6 +334,6 @@ def test_warm_shutdown_finishes_the_task_in_hand_and_hands_back_prefetched_ones(
     tasks = get_job(redis_client, queue_config, "job_slow")["tasks"]
     assert [t["state"] for t in tasks] == ["completed"] + ["pending"] * 7
     assert all(t["attempts"] == 0 for t in tasks[1:])
-    assert w1.log().count("event=task.released") == 7
+    assert len(w1.events("task.released")) == 7
     stats = assert_counts_add_up(redis_client, queue_config)
     assert stats["pending:normal"] == 7 and stats["running"] == 0

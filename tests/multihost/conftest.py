@@ -35,7 +35,7 @@ from tests.multihost.netns import (
     http_request,
     netns_unavailable_reason,
 )
-from tests.support.workers import ROOT, wait_until, worker_env
+from tests.support.workers import ROOT, log_events, wait_until, worker_env
 
 SERVER_IP = f"{SUBNET}.1"
 CLIENT_IP = f"{SUBNET}.2"
@@ -138,7 +138,7 @@ def _api_answers(cluster: Cluster) -> bool:
 
 def _started(worker: Process) -> bool:
     assert worker.alive(), worker.log()[-3000:]
-    return "event=worker.start" in worker.log()
+    return bool(log_events(worker.log(), "worker.start"))
 
 
 def _build(network: Network, tmp: Path) -> Cluster:

@@ -21,7 +21,7 @@ from distributed.jobs import get_job
 from distributed.queue import Queue
 from tests.multihost.conftest import Cluster
 from tests.support.redis import assert_counts_add_up
-from tests.support.workers import wait_until
+from tests.support.workers import log_events, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -109,7 +109,7 @@ def test_worker_cut_off_mid_task_loses_it_to_another_host_and_is_shown_dead(
     assert all(statuses[w] not in ("dead", "stopped") for w in cluster.workers if w != holder), (
         statuses)
     assert cluster.workers[holder].alive()
-    wait_until(lambda: "event=redis.down" in log_since(cluster, holder, marks[holder]),
+    wait_until(lambda: log_events(log_since(cluster, holder, marks[holder]), "redis.down"),
                SLACK_S, 0.1, message=f"{holder} to log redis.down")
 
 
@@ -126,22 +126,21 @@ def test_reconnected_worker_rejoins_and_its_stale_completion_is_fenced(
     assert task["state"] == "completed" and task["worker"] != holder, task
     wait_until(lambda: cluster.statuses().get(holder) == "dead", SLACK_S,
                message=f"{holder} dead")
-    wait_until(lambda: "event=redis.down" in log_since(cluster, holder, marks[holder]), SLACK_S,
-               0.1, message=f"{holder} to notice the outage")
+    wait_until(lambda: log_events(log_since(cluster, holder, marks[holder]), "redis.down"),
+               SLACK_S, 0.1, message=f"{holder} to notice the outage")
     # When its link comes back
     mark = len(cluster.workers[holder].log())
     cluster.host_of(holder).restore()
     # Then it reconnects and rejoins the registry as healthy, here and in the API
-    wait_until(lambda: "event=redis.up" in log_since(cluster, holder, mark), 30, 0.1,
+    wait_until(lambda: log_events(log_since(cluster, holder, mark), "redis.up"), 30, 0.1,
                message=f"{holder} to reconnect")
     wait_until(lambda: cluster.statuses().get(holder) == "healthy", SLACK_S, 0.1,
                message=f"{holder} healthy again")
     wait_until(lambda: cluster.api_statuses().get(holder) == "healthy", SLACK_S, 0.2,
                message=f"{holder} healthy in GET /api/workers/status/")
     # and its late completion of the task it lost is refused, not counted twice
-    fenced_line = f"task={task['id']}"
-    wait_until(lambda: any("event=task.fenced" in line and fenced_line in line
-                           for line in log_since(cluster, holder, mark).splitlines()),
+    wait_until(lambda: any(line.get("task_id") == task["id"]
+                           for line in log_events(log_since(cluster, holder, mark), "task.fenced")),
                30, 0.1, message=f"{holder}'s stale completion to be fenced")
     stats = assert_counts_add_up(cluster.redis, cluster.config)
     assert stats["fenced"] - before.get("fenced", 0) >= 1

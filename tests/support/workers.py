@@ -8,6 +8,7 @@ test failed, and resumes stopped ones first so SIGKILL lands.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -24,7 +25,7 @@ from distributed.config import QueueConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
-__all__ = ["WorkerProcess", "start_worker", "wait_until", "worker_env"]
+__all__ = ["WorkerProcess", "log_events", "start_worker", "wait_until", "worker_env"]
 
 
 def wait_until(predicate: Callable[[], Any], timeout_s: float = 30.0, interval_s: float = 0.05,
@@ -40,17 +41,31 @@ def wait_until(predicate: Callable[[], Any], timeout_s: float = 30.0, interval_s
         time.sleep(interval_s)
 
 
+def log_events(text: str, event: str | None = None) -> list[dict[str, Any]]:
+    """The JSON log lines in ``text`` (the default LOG_FORMAT), or those of one event; other
+    lines (a crash's traceback) are skipped."""
+    events = []
+    for line in text.splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and (event is None or record.get("event") == event):
+                events.append(record)
+    return events
+
+
 def worker_env(config: QueueConfig, media_root: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "WORKER_"))}
+    # LOG_FORMAT is left to its default (JSON), whatever the shell running the tests says.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("REDIS_", "WORKER_")) and k != "LOG_FORMAT"}
     env.update(
         REDIS_URL=config.redis_url,
         REDIS_PREFIX=config.prefix,
-        HEARTBEAT_INTERVAL=str(config.heartbeat_interval_s),
+        HEARTBEAT_INTERVAL_SECONDS=str(config.heartbeat_interval_s),
         TASK_LEASE_SECONDS=str(config.lease_s),
         MAX_RETRIES=str(config.max_retries),
-        RETRY_BACKOFF_BASE=str(config.retry_backoff_base_s),
-        RETRY_BACKOFF_MAX=str(config.retry_backoff_max_s),
-        DEAD_WORKER_RETENTION=str(config.dead_worker_retention_s),
+        RETRY_BACKOFF_BASE_SECONDS=str(config.retry_backoff_base_s),
+        RETRY_BACKOFF_MAX_SECONDS=str(config.retry_backoff_max_s),
+        DEAD_WORKER_RETENTION_SECONDS=str(config.dead_worker_retention_s),
         MEDIA_ROOT=str(media_root),
         SHUTDOWN_GRACE_SECONDS="15",
         LOG_LEVEL="INFO",
@@ -80,8 +95,15 @@ class WorkerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def events(self, event: str | None = None) -> list[dict[str, Any]]:
+        """Its log lines so far, parsed (see :func:`log_events`)."""
+        return log_events(self.log(), event)
+
+    def logged(self, event: str) -> bool:
+        return bool(self.events(event))
+
     def wait_started(self, timeout_s: float = 30.0) -> None:
-        wait_until(lambda: "event=worker.start" in self.log() or self.proc.poll() is not None,
+        wait_until(lambda: self.logged("worker.start") or self.proc.poll() is not None,
                    timeout_s, message=f"{self.worker_id} to start")
         assert self.proc.poll() is None, self.log()
 

@@ -3,12 +3,12 @@ and N workers under supervisord, in the foreground; Ctrl+C stops everything."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from common.settings import ClusterSettings
 from devcluster.supervisor import ClusterPlan, run_cluster
 
 
@@ -16,13 +16,16 @@ class Command(BaseCommand):
     help = "Run the whole service locally (see `make run`)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", 3)))
+        parser.add_argument("--port", type=int, help="default: PORT, else 8000")
+        parser.add_argument("--host", help="default: HOST, else 127.0.0.1")
+        parser.add_argument("--workers", type=int, help="default: WORKERS, else 3")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        plan = ClusterPlan.build(
-            host=options["host"], port=options["port"], workers=options["workers"],
-            base_dir=settings.BASE_DIR, var_dir=settings.VAR_DIR,
+        cluster = ClusterSettings.from_env(
+            host=options["host"], port=options["port"], workers=options["workers"]
         )
-        raise SystemExit(run_cluster(plan, media_root=settings.MEDIA_ROOT))
+        plan = ClusterPlan.build(
+            cluster, redis_url=settings.DISTRIBUTED.redis_url, base_dir=settings.BASE_DIR,
+            var_dir=settings.VAR_DIR, media_root=settings.MEDIA_ROOT,
+        )
+        raise SystemExit(run_cluster(plan))

@@ -1,0 +1,299 @@
+"""Every environment variable of the service, declared once.
+
+Each process builds one frozen settings object at startup and passes it on; nothing else
+reads the environment:
+
+- the API: ``project/settings.py`` builds :class:`ApiSettings` and assigns Django's names
+  from it; gunicorn's config (``project/gunicorn_conf.py``) reads :class:`LogSettings` for
+  its own lines;
+- a worker: ``python -m workers`` builds :class:`WorkerSettings` (its flags override);
+- ``make run``: the ``runcluster`` command builds :class:`ClusterSettings` for
+  ``devcluster``, which hands the children their environment explicitly.
+
+The queue settings are read by the API and the workers alike, into
+``distributed.config.QueueConfig``, and both sides must see the same values. ``distributed``
+stays free of environment parsing: the mapping of its fields to variables is
+:data:`QUEUE_VARS`, here.
+
+docs/settings.md is generated from these declarations (``make docs``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from common.env import Var, load, nested, setting
+from distributed.config import QueueConfig
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["json", "logfmt"]
+
+# A fixed key is only acceptable for local use; refusing it outside development is a later
+# change (ApiSettings.uses_builtin_secret_key tells which one is in use).
+INSECURE_SECRET_KEY = "insecure-local-only-key-set-DJANGO_SECRET_KEY"
+
+
+def cpu_count() -> int:
+    return os.cpu_count() or 1
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _media_under_var_dir(values: Mapping[str, Any]) -> Path:
+    return Path(values["var_dir"]) / "media"
+
+
+# --- the queue protocol: the API and the workers must agree ------------------------------
+
+QUEUE_VARS: dict[str, Var] = {
+    "redis_url": Var(
+        "REDIS_URL",
+        "Redis server, e.g. `redis://host:6379/0`. Unset: `make run` starts an embedded one; "
+        "the API alone answers 503 on distributed endpoints; a worker cannot start without it.",
+        unit="URL",
+    ),
+    "prefix": Var("REDIS_PREFIX", "prefix of every Redis key"),
+    "heartbeat_interval_s": Var(
+        "HEARTBEAT_INTERVAL_SECONDS",
+        "time between worker heartbeats; a worker silent for 3 intervals is dead",
+        unit="seconds", aliases=("HEARTBEAT_INTERVAL",), minimum=0.01,
+    ),
+    "lease_s": Var(
+        "TASK_LEASE_SECONDS",
+        "a task whose lease is not renewed for this long is handed to another worker",
+        unit="seconds", minimum=0.01,
+    ),
+    "max_retries": Var(
+        "MAX_RETRIES", "retries of a transient error before the dead-letter queue",
+        unit="retries", minimum=0,
+    ),
+    "retry_backoff_base_s": Var(
+        "RETRY_BACKOFF_BASE_SECONDS",
+        "first retry delay (doubles per retry, half of it random jitter)",
+        unit="seconds", aliases=("RETRY_BACKOFF_BASE",), minimum=0,
+    ),
+    "retry_backoff_max_s": Var(
+        "RETRY_BACKOFF_MAX_SECONDS", "longest retry delay",
+        unit="seconds", aliases=("RETRY_BACKOFF_MAX",), minimum=0,
+    ),
+    "max_queued_tasks": Var(
+        "MAX_QUEUED_TASKS",
+        "cap on queued + running + delayed tasks; beyond it the API answers 429 with Retry-After",
+        unit="tasks", minimum=1,
+    ),
+    "job_ttl_s": Var(
+        "JOB_TTL_SECONDS", "how long finished jobs and tasks stay in Redis",
+        unit="seconds", minimum=1,
+    ),
+    "idempotency_ttl_s": Var(
+        "IDEMPOTENCY_TTL_SECONDS", "how long an `Idempotency-Key` is remembered",
+        unit="seconds", minimum=1,
+    ),
+    "dead_worker_retention_s": Var(
+        "DEAD_WORKER_RETENTION_SECONDS",
+        "how long a dead or stopped worker stays on the status page",
+        unit="seconds", aliases=("DEAD_WORKER_RETENTION",), minimum=0,
+    ),
+    "alert_dead_letters": Var(
+        "ALERT_DEAD_LETTERS", "alert when more tasks than this are dead-lettered",
+        unit="tasks", minimum=0,
+    ),
+    "alert_failure_rate": Var(
+        "ALERT_FAILURE_RATE",
+        "alert when live workers' recent failure rate is above this (0.2 = 20 %)",
+        unit="fraction", minimum=0,
+    ),
+}
+
+
+def queue_config_from_env(env: Mapping[str, str] | None = None) -> QueueConfig:
+    """The queue settings alone (benchmarks and tools that talk to the queue directly)."""
+    return load(QueueConfig, env, fields=QUEUE_VARS)
+
+
+# --- shared by several processes ---------------------------------------------------------
+
+VAR_DIR = Var(
+    "VAR_DIR", "local state: SQLite database, media, embedded Redis, logs",
+    unit="path", default_doc="`var/` beside `manage.py`", also_read_by="Makefile",
+)
+MEDIA_ROOT = Var(
+    "MEDIA_ROOT",
+    "shared image storage (uploads, samples, outputs); the same volume for the API and workers",
+    unit="path", default_doc="`$VAR_DIR/media`",
+)
+MAX_IMAGE_PIXELS = Var(
+    "MAX_IMAGE_PIXELS", "largest image (width x height), checked before decoding",
+    unit="pixels", minimum=1,
+)
+LOG_LEVEL = Var("LOG_LEVEL", "least severe level logged")
+LOG_FORMAT = Var(
+    "LOG_FORMAT", "log lines as JSON objects or as logfmt `key=value` pairs (same fields)",
+)
+SHUTDOWN_GRACE = Var(
+    "SHUTDOWN_GRACE_SECONDS",
+    "time a worker gets to finish its task in hand on SIGTERM",
+    unit="seconds", minimum=0,
+)
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """What gunicorn's master needs to format its own lines like everyone else's."""
+
+    log_level: LogLevel = setting(LOG_LEVEL, "INFO")
+    log_format: LogFormat = setting(LOG_FORMAT, "json")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> LogSettings:
+        return load(cls, env, **overrides)
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """The API process (Django under gunicorn, or manage.py)."""
+
+    debug: bool = setting(Var("DJANGO_DEBUG", "Django debug mode; never in production"), False)
+    secret_key: str = setting(
+        Var("DJANGO_SECRET_KEY", "Django's signing key: set your own anywhere but a laptop",
+            default_doc="a fixed, public, local-only key"),
+        INSECURE_SECRET_KEY,
+    )
+    allowed_hosts: tuple[str, ...] = setting(
+        Var("DJANGO_ALLOWED_HOSTS", "host names the API answers to"),
+        ("localhost", "127.0.0.1", "[::1]", "testserver"),
+    )
+    database_url: str = setting(
+        Var("DATABASE_URL", "database, e.g. `postgres://user:pass@db:5432/imgproc` "
+            "(required with more than one API pod)",
+            unit="URL", default_doc="SQLite file `$VAR_DIR/db.sqlite3`"),
+        "",
+    )
+    var_dir: Path = setting(VAR_DIR, BASE_DIR / "var")
+    media_root: Path = setting(MEDIA_ROOT, BASE_DIR / "var" / "media", derive=_media_under_var_dir)
+    serve_static: bool = setting(
+        Var("SERVE_STATIC", "serve the docs' and browsable API's assets from Django itself "
+            "(turn off when a proxy serves them)"),
+        True,
+    )
+    max_upload_bytes: int = setting(
+        Var("MAX_UPLOAD_BYTES", "largest upload", unit="bytes", minimum=1), 25 * 1024 * 1024
+    )
+    max_image_pixels: int = setting(MAX_IMAGE_PIXELS, 40_000_000)
+    max_batch_images: int = setting(
+        Var("MAX_BATCH_IMAGES", "most images in one batch", unit="images", minimum=1), 500
+    )
+    thread_pool_size: int = setting(
+        Var("THREAD_POOL_SIZE", "threads of the threading mode", unit="threads", minimum=1,
+            default_doc="CPU count"),
+        factory=cpu_count,
+    )
+    process_pool_size: int = setting(
+        Var("PROCESS_POOL_SIZE", "processes of the multiprocessing mode", unit="processes",
+            minimum=1, default_doc="CPU count"),
+        factory=cpu_count,
+    )
+    log_level: LogLevel = setting(LOG_LEVEL, "INFO")
+    log_format: LogFormat = setting(LOG_FORMAT, "json")
+    queue: QueueConfig = nested(QueueConfig, QUEUE_VARS)
+
+    @property
+    def uses_builtin_secret_key(self) -> bool:
+        return self.secret_key == INSECURE_SECRET_KEY
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ApiSettings:
+        return load(cls, env)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """A worker process (``python -m workers``)."""
+
+    worker_id: str = setting(
+        Var("WORKER_ID", "id in the worker registry; keep it stable across restarts",
+            default_doc="`<hostname>-<pid>`"),
+        factory=default_worker_id,
+    )
+    concurrency: int = setting(
+        Var("WORKER_CONCURRENCY", "tasks a worker runs at once (threads)", unit="tasks",
+            minimum=1),
+        1,
+    )
+    prefetch: int = setting(
+        Var("WORKER_PREFETCH", "most tasks taken per fetch: 1 at a time while tasks take "
+            "≥ 10 ms, doubling up to this while they are quicker", unit="tasks", minimum=1),
+        32,
+    )
+    var_dir: Path = setting(VAR_DIR, BASE_DIR / "var")
+    media_root: str = setting(
+        MEDIA_ROOT, str(BASE_DIR / "var" / "media"),
+        derive=lambda values: str(_media_under_var_dir(values)),
+    )
+    max_image_pixels: int = setting(MAX_IMAGE_PIXELS, 40_000_000)
+    shutdown_grace_s: float = setting(SHUTDOWN_GRACE, 25.0)
+    health_file: str = setting(
+        Var("WORKER_HEALTH_FILE", "file touched after each successful heartbeat; "
+            "`python -m workers healthcheck` reads its age", unit="path"),
+        "",
+    )
+    log_level: LogLevel = setting(LOG_LEVEL, "INFO")
+    log_format: LogFormat = setting(LOG_FORMAT, "json")
+    queue: QueueConfig = nested(QueueConfig, QUEUE_VARS)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> WorkerSettings:
+        """From ``env`` (default: the process environment); ``overrides`` are the command
+        line's flags (None: not given)."""
+        return load(cls, env, **overrides)
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """``make run`` (``manage.py runcluster``): the local cluster under supervisord."""
+
+    host: str = setting(Var("HOST", "address the API listens on"), "127.0.0.1")
+    port: int = setting(
+        Var("PORT", "port the API listens on", minimum=1, also_read_by="Makefile"), 8000
+    )
+    workers: int = setting(
+        Var("WORKERS", "workers started", unit="workers", minimum=0, also_read_by="Makefile"), 3
+    )
+    embedded_redis_port: int = setting(
+        Var("EMBEDDED_REDIS_PORT", "port of the embedded Redis (when `REDIS_URL` is unset)",
+            minimum=0, default_doc="a free port"),
+        0,
+    )
+    gunicorn_workers: int = setting(
+        Var("GUNICORN_WORKERS", "gunicorn processes of the API", unit="processes", minimum=1,
+            also_read_by="docker/entrypoint.sh"),
+        2,
+    )
+    gunicorn_threads: int = setting(
+        Var("GUNICORN_THREADS", "threads per gunicorn process", unit="threads", minimum=1,
+            also_read_by="docker/entrypoint.sh"),
+        4,
+    )
+    shutdown_grace_s: float = setting(SHUTDOWN_GRACE, 25.0)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ClusterSettings:
+        return load(cls, env, **overrides)
+
+
+# Who reads what, for the settings table: (process, its settings class).
+PROCESSES: tuple[tuple[str, type], ...] = (
+    ("API", ApiSettings),
+    ("API", LogSettings),
+    ("workers", WorkerSettings),
+    ("make run", ClusterSettings),
+)

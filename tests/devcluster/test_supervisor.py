@@ -1,0 +1,74 @@
+"""devcluster/supervisor.py: the supervisord config of `make run`, read back by supervisord's
+own parser. Nothing here starts a process; tests/integration/test_local_cluster.py does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from supervisor.options import ServerOptions
+
+from common.settings import ClusterSettings
+from devcluster.supervisor import ClusterPlan, supervisor_environment
+
+
+def parsed(plan: ClusterPlan) -> dict[str, tuple[dict[str, str], str]]:
+    """program name -> (environment, command) as supervisord understands the config."""
+    for sub in ("log", "run"):
+        (plan.var_dir / sub).mkdir(parents=True, exist_ok=True)
+    plan.conf_path.write_text(plan.supervisor_conf())
+    options = ServerOptions()
+    options.configfile = str(plan.conf_path)
+    options.process_config(do_usage=False)
+    return {
+        process.name: (process.environment or {}, process.command)
+        for group in options.process_group_configs
+        for process in group.process_configs
+    }
+
+
+def build(tmp_path: Path, *, redis_url: str = "", **env: str) -> ClusterPlan:
+    return ClusterPlan.build(
+        ClusterSettings.from_env(env, workers=2), redis_url=redis_url, base_dir=tmp_path,
+        var_dir=tmp_path / "var", media_root=tmp_path / "media 100%",
+    )
+
+
+def test_every_child_gets_redis_media_and_var_dir_explicitly(tmp_path: Path) -> None:
+    plan = build(tmp_path)
+    programs = parsed(plan)
+    assert set(programs) == {"redis", "api", "worker-1", "worker-2"}
+    shared = {"REDIS_URL": plan.redis_url, "MEDIA_ROOT": str(tmp_path / "media 100%"),
+              "VAR_DIR": str(tmp_path / "var")}
+    assert programs["api"][0] == shared
+    assert programs["worker-2"][0] == {**shared, "WORKER_ID": "worker-2"}
+    assert plan.redis_url == f"redis://127.0.0.1:{plan.embedded_redis_port}/0"
+
+
+def test_the_api_runs_gunicorn_with_the_shared_log_format_and_the_cluster_settings(
+    tmp_path: Path,
+) -> None:
+    plan = build(tmp_path, GUNICORN_WORKERS="3", GUNICORN_THREADS="5", PORT="8123")
+    command = parsed(plan)["api"][1]
+    assert "gunicorn project.wsgi:application -c python:project.gunicorn_conf" in command
+    assert "--bind 127.0.0.1:8123 --workers 3 --threads 5" in command
+
+
+def test_a_given_redis_url_starts_no_embedded_redis(tmp_path: Path) -> None:
+    plan = build(tmp_path, redis_url="redis://10.0.0.5:6379/2", EMBEDDED_REDIS_PORT="6999")
+    programs = parsed(plan)
+    assert "redis" not in programs
+    assert programs["worker-1"][0]["REDIS_URL"] == "redis://10.0.0.5:6379/2"
+
+
+def test_the_embedded_redis_port_and_the_grace_period_come_from_the_settings(
+    tmp_path: Path,
+) -> None:
+    plan = build(tmp_path, EMBEDDED_REDIS_PORT="6999", SHUTDOWN_GRACE_SECONDS="7")
+    assert plan.redis_url == "redis://127.0.0.1:6999/0"
+    assert "stopwaitsecs=12" in plan.supervisor_conf()  # the grace period + 5 s
+
+
+def test_an_environment_value_supervisord_cannot_hold_is_refused() -> None:
+    with pytest.raises(ValueError, match="MEDIA_ROOT"):
+        supervisor_environment({"MEDIA_ROOT": 'a"b'})
