@@ -52,6 +52,9 @@ _log = LogSettings.from_env()
 # gunicornc's control socket is unused here, and its default path ($HOME/.gunicorn) is shared
 # by every gunicorn of a user and unwritable on the containers' read-only root filesystem.
 control_socket_disable = True
+# Load Django once in the master, before forking: every worker answers its first request
+# (a readiness probe) in milliseconds instead of importing the app then.
+preload_app = True
 logger_class = AccessLogger
 # Both gunicorn loggers hand their records to the root handler (one formatter for all).
 logconfig_dict = logging_config(

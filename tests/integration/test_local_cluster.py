@@ -53,7 +53,7 @@ def cluster(tmp_path: Path):
     try:
         def healthy() -> bool:
             assert proc.poll() is None, (tmp_path / "make-run.log").read_text()
-            with contextlib.suppress(requests.ConnectionError):
+            with contextlib.suppress(requests.ConnectionError, requests.Timeout):
                 return requests.get(f"{base}/api/health/", timeout=2).status_code == 200
             return False
 
