@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from distributed.keys import Keys
+
 
 def _get(env: Mapping[str, str], name: str, default: str) -> str:
     value = env.get(name)
@@ -29,6 +31,11 @@ class QueueConfig:
     dead_worker_retention_s: int = 600
     alert_dead_letters: int = 10
     alert_failure_rate: float = 0.2
+
+    @property
+    def keys(self) -> Keys:
+        """The Redis key names of this config (one prefix)."""
+        return Keys(self.prefix)
 
     @property
     def lease_ms(self) -> int:
