@@ -64,7 +64,15 @@ class Consumer:
                 continue
             if batch:
                 self._work_s = 0.0
-                self._run_batch(batch)
+                try:
+                    self._run_batch(batch)
+                except Exception:
+                    # A bug or a refused Redis reply must not end this thread while the
+                    # heartbeat goes on: let the batch go, its leases expire and another
+                    # worker takes it over.
+                    logger.exception("batch.error", extra={"worker": self.worker_id})
+                    self.state.let_go(batch)
+                    continue
                 self._adapt_fetch_size(self._work_s / len(batch))
 
     def _on_fetch_error(self, exc: DistributedError) -> None:
