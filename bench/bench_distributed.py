@@ -47,8 +47,9 @@ from bench_batch import (  # noqa: E402
 from common.settings import queue_config_from_env  # noqa: E402
 from distributed.config import QueueConfig  # noqa: E402
 from distributed.embedded import EmbeddedRedis  # noqa: E402
+from distributed.ids import new_job_id  # noqa: E402
 from distributed.jobs import get_job  # noqa: E402
-from distributed.keys import Keys  # noqa: E402
+from distributed.messages import TaskMessage  # noqa: E402
 from distributed.queue import Queue  # noqa: E402
 
 
@@ -83,7 +84,7 @@ def start_worker(url: str, worker_id: str, media: Path, env: dict[str, str]) -> 
 
 def wait_workers(client: redis.Redis, config: QueueConfig, count: int) -> None:
     deadline = time.monotonic() + 60
-    while client.zcard(Keys(config.prefix).workers()) < count:
+    while client.zcard(config.keys.workers()) < count:
         if time.monotonic() > deadline:
             raise RuntimeError("workers did not register")
         time.sleep(0.05)
@@ -91,7 +92,7 @@ def wait_workers(client: redis.Redis, config: QueueConfig, count: int) -> None:
 
 def wait_done(client: redis.Redis, config: QueueConfig, job_ids: list[str],
               timeout_s: float = 600) -> float:
-    keys = Keys(config.prefix)
+    keys = config.keys
     deadline = time.monotonic() + timeout_s
     pending = list(job_ids)
     while pending:
@@ -106,10 +107,14 @@ def wait_done(client: redis.Redis, config: QueueConfig, job_ids: list[str],
     return time.perf_counter()
 
 
-def image_payloads(job_id: str, image_ids: list[str]) -> list[dict[str, Any]]:
-    return [{"kind": "image", "job_id": job_id, "index": i, "image_id": image_id,
-             "steps": STEPS_JSON, "output_format": "jpeg", "quality": 90}
+def image_tasks(job_id: str, image_ids: list[str]) -> list[TaskMessage]:
+    return [TaskMessage(kind="image", job_id=job_id, index=i, image_id=image_id,
+                        steps=tuple(STEPS_JSON), output_format="jpeg", quality=90)
             for i, image_id in enumerate(image_ids)]
+
+
+def noop_tasks(job_id: str, count: int) -> list[TaskMessage]:
+    return [TaskMessage(kind="noop", job_id=job_id, index=i) for i in range(count)]
 
 
 # --- (a) images ----------------------------------------------------------------------------------
@@ -128,16 +133,16 @@ def bench_images(tmp: Path, count: int, repeat: int) -> dict[str, Any]:
         bench_batch._POOL = None  # a pool of this size
         dist, pool = [], []
         with cluster(tmp, workers) as (queue, client, _):
-            warm = f"job_warm_{workers}"
+            warm = new_job_id()
             queue.submit(job_id=warm, priority="normal",
-                         payloads=image_payloads(warm, ids[:workers * 2]), job_fields={})
+                         messages=image_tasks(warm, ids[:workers * 2]), job_fields={})
             wait_done(client, queue.config, [warm])
             for run in range(repeat):
                 pool.append(count / bench_pool(ctx, run))
-                job_id = f"job_img_{workers}_{run}"
+                job_id = new_job_id()
                 started = time.perf_counter()
                 queue.submit(job_id=job_id, priority="normal",
-                             payloads=image_payloads(job_id, ids), job_fields={})
+                             messages=image_tasks(job_id, ids), job_fields={})
                 dist.append(count / (wait_done(client, queue.config, [job_id]) - started))
                 job = get_job(client, queue.config, job_id)
                 assert job is not None and job["status"] == "completed", job
@@ -160,9 +165,9 @@ def bench_overhead(tmp: Path, tasks: int, prefetch: int, chunk: int = 500) -> di
         jobs = []
         started = time.perf_counter()
         for n in range(0, tasks, chunk):
-            job_id = f"job_noop_{n}"
+            job_id = new_job_id()
             size = min(chunk, tasks - n)
-            queue.submit(job_id=job_id, priority="normal", payloads=[{"kind": "noop"}] * size,
+            queue.submit(job_id=job_id, priority="normal", messages=noop_tasks(job_id, size),
                          job_fields={})
             jobs.append(job_id)
         submitted = time.perf_counter()
@@ -184,10 +189,11 @@ def bench_recovery(tmp: Path, repeat: int, task_s: float = 0.5) -> dict[str, flo
     totals, takeovers = [], []
     with cluster(tmp, 2) as (queue, client, procs):
         config = queue.config
-        for run in range(repeat):
-            job_id = f"job_rec_{run}"
+        for _ in range(repeat):
+            job_id = new_job_id()
             queue.submit(job_id=job_id, priority="normal",
-                         payloads=[{"kind": "sleep", "seconds": task_s}], job_fields={})
+                         messages=[TaskMessage(kind="sleep", job_id=job_id, index=0,
+                                               seconds=task_s)], job_fields={})
             task_key = queue.keys.task(f"{job_id}.0")
             deadline = time.monotonic() + 30
             while client.hget(task_key, "state") != b"running":
@@ -239,9 +245,10 @@ def bench_status(tmp: Path, tasks: int = 100_000, workers: int = 20) -> dict[str
         for i in range(workers):
             registry.register(WorkerInfo(f"w{i}", "host", i, "0", 1, ("blur",), 0, "x"))
         empty = timed(config, client)
-        for n in range(0, tasks, 5000):
-            queue.submit(job_id=f"job_{n}", priority="normal",
-                         payloads=[{"kind": "noop"}] * 5000, job_fields={})
+        for _ in range(0, tasks, 5000):
+            job_id = new_job_id()
+            queue.submit(job_id=job_id, priority="normal", messages=noop_tasks(job_id, 5000),
+                         job_fields={})
         full = timed(config, client)
     finally:
         server.stop()

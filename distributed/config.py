@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from distributed.keys import Keys
+
 
 @dataclass(frozen=True)
 class QueueConfig:
@@ -25,6 +27,11 @@ class QueueConfig:
     dead_worker_retention_s: int = 600
     alert_dead_letters: int = 10
     alert_failure_rate: float = 0.2
+
+    @property
+    def keys(self) -> Keys:
+        """The Redis key names of this config (one prefix)."""
+        return Keys(self.prefix)
 
     @property
     def lease_ms(self) -> int:

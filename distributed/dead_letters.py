@@ -6,11 +6,12 @@ from typing import Any
 
 import redis
 
+from distributed.clock import now_ms
 from distributed.config import QueueConfig
 from distributed.errors import translate_redis_errors
+from distributed.ids import is_task_id, job_id_of
 from distributed.jobs import TASK_FIELDS, task_view
-from distributed.keys import PRIORITIES, Keys, job_id_of
-from distributed.queue import now_ms
+from distributed.keys import PRIORITIES, Keys
 from distributed.scripts import Scripts
 
 BATCH = 200
@@ -20,7 +21,7 @@ def list_dead_letters(
     client: redis.Redis, config: QueueConfig, *, offset: int = 0, limit: int = 50
 ) -> tuple[int, list[dict[str, Any]]]:
     """(total, newest-first page of dead-lettered tasks)."""
-    k = Keys(config.prefix)
+    k = config.keys
     with translate_redis_errors():
         total = client.zcard(k.dead())
         entries = client.zrevrange(k.dead(), offset, offset + limit - 1, withscores=True)
@@ -40,7 +41,7 @@ def list_dead_letters(
 def _apply(
     client: redis.Redis, config: QueueConfig, action: str, task_ids: list[str] | None
 ) -> int:
-    k = Keys(config.prefix)
+    k = config.keys
     scripts = Scripts(client)
     changed = 0
     with translate_redis_errors():
@@ -54,7 +55,9 @@ def _apply(
                 changed += done
                 if done == 0:
                     return changed
-        return _run(scripts, k, config, action, task_ids)
+        # An id of another shape is no dead letter (and must not reach a key).
+        ids = [t for t in task_ids if is_task_id(t)]
+        return _run(scripts, k, config, action, ids) if ids else 0
 
 
 def _run(scripts: Scripts, k: Keys, config: QueueConfig, action: str, ids: list[str]) -> int:

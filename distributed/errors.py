@@ -1,7 +1,16 @@
 """One small exception hierarchy for the distributed mode, converted at the border.
 
-Redis client errors are caught where they enter (``translate_redis_errors``) and re-raised as
-:class:`RedisUnavailable` so callers never depend on redis-py's exception types.
+Redis client errors are caught where they enter (``translate_redis_errors``) and re-raised,
+``from`` the Redis error, as one of these, so no caller depends on redis-py's exception types::
+
+    DistributedError
+    ├── RedisUnavailable       Redis down, restarting, unreachable or not configured: retry
+    ├── GroupMissing           the consumer group is gone (Redis lost its data): recreate it
+    ├── ProtocolError          any other error reply (WRONGTYPE, script error): a bug
+    ├── QueueFull              the cap on open tasks would be exceeded
+    ├── NotFound               no such job, task or dead letter (malformed ids included)
+    ├── IdempotencyKeyReused   the Idempotency-Key came with a different request
+    └── InvalidMessage         a task message or result that fails validation
 """
 
 from __future__ import annotations
@@ -20,6 +29,14 @@ class RedisUnavailable(DistributedError):
     """Redis cannot be reached (down, restarting, network cut) or is not configured."""
 
 
+class GroupMissing(DistributedError):
+    """A queue stream has no consumer group (the server restarted without its data)."""
+
+
+class ProtocolError(DistributedError):
+    """Redis answered with an error that no correct use of the protocol produces."""
+
+
 class QueueFull(DistributedError):
     """The cap on open tasks would be exceeded; retry after ``retry_after_s`` seconds."""
 
@@ -34,15 +51,33 @@ class NotFound(DistributedError):
     """A job, task or dead letter does not exist (or its retention has expired)."""
 
 
+class IdempotencyKeyReused(DistributedError):
+    """The Idempotency-Key was first used with a different request (another fingerprint)."""
+
+
+class InvalidMessage(DistributedError):
+    """A task message or task result is malformed, of an unknown version or has unknown
+    fields. For a task this is permanent: it is dead-lettered as ``invalid_payload``."""
+
+
+# Error replies that mean "not now" (restarting with AOF, failover in progress).
+_NOT_READY = ("LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN")
+
+
 @contextmanager
 def translate_redis_errors() -> Iterator[None]:
-    """Turn redis-py connection failures into :class:`RedisUnavailable`."""
+    """Turn every redis-py error raised inside the block into a :class:`DistributedError`."""
     try:
         yield
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise RedisUnavailable(f"Redis is unreachable: {exc}") from exc
     except redis.ResponseError as exc:
-        # LOADING (server restarting with AOF) and READONLY (failover) mean "not now".
-        if str(exc).startswith(("LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN")):
+        text = str(exc)
+        if text.startswith(_NOT_READY):
             raise RedisUnavailable(f"Redis is not ready: {exc}") from exc
-        raise
+        # A script's error carries the command's reply after a prefix, hence "in".
+        if "NOGROUP" in text:
+            raise GroupMissing(f"the consumer group is missing: {exc}") from exc
+        raise ProtocolError(f"Redis refused a command: {exc}") from exc
+    except redis.RedisError as exc:
+        raise ProtocolError(f"Redis client error: {exc}") from exc

@@ -24,7 +24,8 @@ Key                      Type    Contents
                                  is refreshed by every heartbeat
 {p}:workers:gone         ZSET    worker id -> epoch ms it stopped or was reaped (kept for the
                                  status page for DEAD_WORKER_RETENTION seconds)
-{p}:idem:{sha256(key)}   STRING  job id of the first submission with that Idempotency-Key
+{p}:idem:{sha256(key)}   STRING  "<job id> <request fingerprint>" of the first submission with
+                                 that Idempotency-Key (TTL IDEMPOTENCY_TTL_SECONDS)
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ TPUT_TTL_S = 180
 
 @dataclass(frozen=True)
 class Keys:
-    """Key builders for one prefix."""
+    """Key builders for one prefix (``QueueConfig.keys`` gives the set of a config)."""
 
     prefix: str = "imgproc"
 
@@ -86,11 +87,3 @@ class Keys:
         digest = hashlib.sha256(key.encode()).hexdigest()
         return f"{self.prefix}:idem:{digest}"
 
-
-def job_id_of(task_id: str) -> str:
-    """Task ids are ``<job_id>.<index>``, so the job of a task needs no lookup."""
-    return task_id.rsplit(".", 1)[0]
-
-
-def task_id_for(job_id: str, index: int) -> str:
-    return f"{job_id}.{index}"

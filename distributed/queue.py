@@ -7,22 +7,26 @@ of ``{p}:stats`` move with it in the same script, so accepted = sum of the state
 
 from __future__ import annotations
 
+import enum
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
+from distributed.clock import now_ms
 from distributed.config import QueueConfig
-from distributed.errors import NotFound, QueueFull, translate_redis_errors
-from distributed.keys import GROUP, PRIORITIES, TPUT_BUCKET_S, TPUT_TTL_S, Keys, job_id_of
+from distributed.errors import (
+    IdempotencyKeyReused,
+    NotFound,
+    QueueFull,
+    translate_redis_errors,
+)
+from distributed.ids import is_job_id, job_id_of, task_id_for
+from distributed.keys import GROUP, PRIORITIES, TPUT_BUCKET_S, TPUT_TTL_S
+from distributed.messages import TaskMessage, TaskResult
 from distributed.scripts import Scripts
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _s(value: bytes | str) -> str:
@@ -31,18 +35,28 @@ def _s(value: bytes | str) -> str:
 
 @dataclass(frozen=True)
 class Delivery:
-    """A task in a worker's hands. ``attempt`` + ``owner`` are the fencing token."""
+    """A task in a worker's hands. ``attempt`` + ``owner`` are the fencing token; ``payload``
+    is the task message as stored (JSON text), parsed by the worker."""
 
     task_id: str
     stream: str
     msg_id: str
     attempt: int
     owner: str
-    payload: dict[str, Any]
+    priority: str
+    payload: str
 
     @property
     def job_id(self) -> str:
         return job_id_of(self.task_id)
+
+
+class Lease(enum.Enum):
+    """What renewing a delivery's lease found in Redis."""
+
+    RENEWED = "renewed"  # still ours: the lease runs again from now
+    GONE = "gone"  # the task is no longer running (finished, handed back, expired)
+    TAKEN = "taken"  # running under another owner or attempt: our lease was lost
 
 
 @dataclass(frozen=True)
@@ -65,7 +79,7 @@ class Queue:
     def __init__(self, client: redis.Redis, config: QueueConfig) -> None:
         self.client = client
         self.config = config
-        self.keys = Keys(config.prefix)
+        self.keys = config.keys
         self.scripts = Scripts(client)
         self._groups_ready = False
 
@@ -82,6 +96,11 @@ class Queue:
                         raise
         self._groups_ready = True
 
+    def ping(self) -> None:
+        """Round trip to Redis; raises :class:`RedisUnavailable` when it does not answer."""
+        with translate_redis_errors():
+            self.client.ping()
+
     # -- submitting ----------------------------------------------------------------------
 
     def submit(
@@ -89,13 +108,25 @@ class Queue:
         *,
         job_id: str,
         priority: str,
-        payloads: Sequence[dict[str, Any]],
+        messages: Sequence[TaskMessage],
         job_fields: dict[str, Any],
         idempotency_key: str | None = None,
+        fingerprint: str = "",
     ) -> Submitted:
-        """Enqueue one task per payload, atomically. Raises :class:`QueueFull` over the cap."""
+        """Enqueue one task per message (message ``i`` is task ``<job_id>.<i>``), atomically.
+
+        With an ``idempotency_key`` already used: the first job (``duplicate=True``) when its
+        ``fingerprint`` matches, else :class:`IdempotencyKeyReused`. Raises
+        :class:`QueueFull` over the cap."""
+        if not is_job_id(job_id):
+            raise ValueError(f"{job_id!r} is not a job id")
+        if not messages:
+            raise ValueError("a job needs at least one task")
+        for index, message in enumerate(messages):
+            if (message.job_id, message.index) != (job_id, index):
+                raise ValueError(f"message {index} is for task {message.task_id}")
         k = self.keys
-        task_ids = [f"{job_id}.{i}" for i in range(len(payloads))]
+        task_ids = [task_id_for(job_id, i) for i in range(len(messages))]
         keys = [
             k.stats(), k.job(job_id), k.job_tasks(job_id), k.queue(priority),
             k.idempotency(idempotency_key or ""),
@@ -103,10 +134,10 @@ class Queue:
         ]
         args: list[Any] = [
             now_ms(), self.config.max_queued_tasks, "1" if idempotency_key else "0",
-            self.config.idempotency_ttl_s, job_id, priority, json.dumps(job_fields),
+            self.config.idempotency_ttl_s, job_id, priority, json.dumps(job_fields), fingerprint,
         ]
-        for task_id, payload in zip(task_ids, payloads, strict=True):
-            args += [task_id, json.dumps(payload, separators=(",", ":"))]
+        for task_id, message in zip(task_ids, messages, strict=True):
+            args += [task_id, message.to_json()]
         if not self._groups_ready:
             self.ensure_groups()
         with translate_redis_errors():
@@ -114,7 +145,21 @@ class Queue:
         status, value = _s(status), _s(value)
         if status == "full":
             raise QueueFull(int(value), self.config.max_queued_tasks, self._retry_after_s())
+        if status == "reused":
+            raise IdempotencyKeyReused(_reused_message())
         return Submitted(job_id=value, duplicate=status == "dup")
+
+    def find_idempotent(self, key: str, fingerprint: str) -> str | None:
+        """The job first submitted with ``key``, or None if the key is unused (or expired).
+        Raises :class:`IdempotencyKeyReused` when that job came from another request."""
+        with translate_redis_errors():
+            raw = self.client.get(self.keys.idempotency(key))
+        if raw is None:
+            return None
+        job_id, _, stored = _s(raw).partition(" ")
+        if stored and fingerprint and stored != fingerprint:
+            raise IdempotencyKeyReused(_reused_message())
+        return job_id
 
     def _retry_after_s(self) -> int:
         return max(1, int(self.config.heartbeat_interval_s * 2))
@@ -164,21 +209,22 @@ class Queue:
             keys += [k.task(task_id), stream, k.job(job_id), k.job_tasks(job_id)]
             args += [msg_id, task_id]
             parsed.append((stream, msg_id, task_id))
-        results = self.scripts["start"](keys=keys, args=args)
+        with translate_redis_errors():
+            results = self.scripts["start"](keys=keys, args=args)
         out = []
-        for (stream, msg_id, task_id), (verdict, attempt, payload) in zip(
+        for (stream, msg_id, task_id), (verdict, attempt, payload, priority) in zip(
             parsed, results, strict=True
         ):
             if _s(verdict) == "run":
-                out.append(
-                    Delivery(task_id, stream, msg_id, int(attempt), owner, json.loads(payload))
-                )
+                out.append(Delivery(
+                    task_id, stream, msg_id, int(attempt), owner, _s(priority), _s(payload)
+                ))
         return out
 
     # -- while working -------------------------------------------------------------------
 
-    def renew(self, deliveries: Sequence[Delivery], *, consumer: str) -> list[bool]:
-        """Reset the lease of each delivery in hand; False where it is no longer ours."""
+    def renew(self, deliveries: Sequence[Delivery], *, consumer: str) -> list[Lease]:
+        """Reset the lease of each delivery in hand; one :class:`Lease` verdict each."""
         if not deliveries:
             return []
         with translate_redis_errors():
@@ -189,15 +235,15 @@ class Queue:
                     args=[GROUP, consumer, d.msg_id, d.attempt, d.owner],
                     client=pipe,
                 )
-            return [bool(r) for r in pipe.execute()]
+            return [Lease(_s(r)) for r in pipe.execute()]
 
     # -- outcomes ------------------------------------------------------------------------
 
-    def complete(self, d: Delivery, result: dict[str, Any]) -> bool:
+    def complete(self, d: Delivery, result: TaskResult) -> bool:
         """Record the result. False means fenced: the task was reclaimed from this owner."""
         return self.complete_many([(d, result)])[0]
 
-    def complete_many(self, items: Sequence[tuple[Delivery, dict[str, Any]]]) -> list[bool]:
+    def complete_many(self, items: Sequence[tuple[Delivery, TaskResult]]) -> list[bool]:
         """Record several results in one round trip (each still fenced on its own)."""
         k = self.keys
         now = now_ms()
@@ -208,9 +254,8 @@ class Queue:
                 self.scripts["complete"](
                     keys=[k.task(d.task_id), d.stream, k.job(d.job_id), k.job_tasks(d.job_id),
                           k.stats(), bucket],
-                    args=[GROUP, d.msg_id, d.attempt, d.owner, now,
-                          json.dumps(result, separators=(",", ":")), self.config.job_ttl_s,
-                          TPUT_TTL_S],
+                    args=[GROUP, d.msg_id, d.attempt, d.owner, now, result.to_json(),
+                          self.config.job_ttl_s, TPUT_TTL_S],
                     client=pipe,
                 )
             return [bool(r) for r in pipe.execute()]
@@ -234,18 +279,19 @@ class Queue:
 
     def release(self, d: Delivery) -> bool:
         """Give back a delivery not worked on (shutdown); its attempt is not counted."""
-        priority = d.stream.rsplit(":", 1)[1]
         with translate_redis_errors():
             return bool(self.scripts["release"](
-                keys=[self.keys.task(d.task_id), d.stream, self.keys.queue(priority),
+                keys=[self.keys.task(d.task_id), d.stream, self.keys.queue(d.priority),
                       self.keys.stats()],
                 args=[GROUP, d.msg_id, d.attempt, d.owner],
             ))
 
     def cancel_job(self, job_id: str) -> int:
         """Cancel the job's tasks that have not started; returns how many were cancelled.
-        Raises :class:`NotFound` for an unknown (or expired) job."""
+        Raises :class:`NotFound` for an unknown (or expired, or malformed) job id."""
         k = self.keys
+        if not is_job_id(job_id):
+            raise NotFound(f"no distributed job {job_id!r}")
         with translate_redis_errors():
             if not self.client.exists(k.job(job_id)):
                 raise NotFound(f"no distributed job {job_id!r}")
@@ -270,3 +316,8 @@ class Queue:
                 keys=[k.delayed(), k.stats(), *k.queues(), *(k.task(t) for t in ids)],
                 args=[*PRIORITIES, *ids],
             ))
+
+
+def _reused_message() -> str:
+    return ("this Idempotency-Key was already used with a different request; send a new key "
+            "for a new request")

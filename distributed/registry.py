@@ -15,10 +15,10 @@ from typing import Any
 
 import redis
 
+from distributed.clock import now_ms
 from distributed.config import QueueConfig
 from distributed.errors import translate_redis_errors
-from distributed.keys import GROUP, Keys
-from distributed.queue import now_ms
+from distributed.keys import GROUP
 from distributed.scripts import Scripts
 
 
@@ -40,7 +40,7 @@ class Registry:
     def __init__(self, client: redis.Redis, config: QueueConfig) -> None:
         self.client = client
         self.config = config
-        self.keys = Keys(config.prefix)
+        self.keys = config.keys
         self.scripts = Scripts(client)
 
     @property

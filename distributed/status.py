@@ -11,13 +11,14 @@ from typing import Any
 
 import redis
 
+from distributed.clock import now_ms
 from distributed.config import QueueConfig
 from distributed.errors import translate_redis_errors
 from distributed.health import cluster_alerts, worker_health
-from distributed.keys import PRIORITIES, TPUT_BUCKET_S, Keys
-from distributed.queue import now_ms
+from distributed.keys import PRIORITIES, TPUT_BUCKET_S
 from distributed.registry import Registry
 
+GONE = ("dead", "stopped")
 COUNTERS = (
     "accepted", "running", "delayed", "completed", "dead", "cancelled", "retried", "reclaimed",
     "fenced", "failed_attempts", "workers_reaped", "requeued",
@@ -25,7 +26,7 @@ COUNTERS = (
 
 
 def queue_figures(client: redis.Redis, config: QueueConfig) -> dict[str, Any]:
-    k = Keys(config.prefix)
+    k = config.keys
     now = now_ms()
     buckets = [now // 1000 // TPUT_BUCKET_S - i for i in range(1, 13)]
     with translate_redis_errors():
@@ -91,7 +92,8 @@ def _worker_view(record: dict[str, Any], now: int, config: QueueConfig) -> dict[
         "status_rule": verdict.rule,
         "state": record.get("state"),
         "seconds_since_heartbeat": round(age_s, 2),
-        "current_task": record.get("current_task") or None,
+        # A dead or stopped worker works on nothing: what it held is redelivered elsewhere.
+        "current_task": None if verdict.status in GONE else record.get("current_task") or None,
         "tasks_completed": int(record.get("tasks_completed", 0)),
         "tasks_failed": int(record.get("tasks_failed", 0)),
         "recent_total": recent_total,

@@ -6,10 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from distributed.dead_letters import list_dead_letters
-from distributed.jobs import get_job
-from distributed.status import cluster_status
-from image_api.broker import queue_config, redis_client
+from distributed.jobs import result_entry
+from image_api.broker import broker
 
 RESULT_STATUS = {"completed": "completed", "dead": "failed", "cancelled": "cancelled"}
 
@@ -21,38 +19,34 @@ def _when(ms: int | str | None) -> datetime | None:
 
 
 def _result(task: dict[str, Any]) -> dict[str, Any]:
-    res = task["result"] or {}
+    result = task["result"]  # a TaskResult once completed
     error = task["error"]
     queued_ms = started_ms = None
     if task["started_at_ms"] and task["enqueued_at_ms"]:
         queued_ms = task["started_at_ms"] - task["enqueued_at_ms"]
     if task["finished_at_ms"] and task["started_at_ms"]:
         started_ms = task["finished_at_ms"] - task["started_at_ms"]
-    return {
-        "index": task["index"],
-        "image": task["image"],
+    entry = result_entry(
+        index=task["index"], image=task["image"],
+        status=RESULT_STATUS.get(task["state"], task["state"]),
+        output=result.to_dict() if result is not None else None,
+        error={"code": error.get("kind"), "message": error.get("message")} if error else None,
+    )
+    entry.update({
         "task_id": task["id"],
-        "status": RESULT_STATUS.get(task["state"], task["state"]),
         "state": task["state"],
         "attempts": task["attempts"],
         "worker": task["worker"],
-        "output_key": res.get("output_key"),
-        "format": res.get("format"),
-        "width": res.get("width"),
-        "height": res.get("height"),
-        "bytes": res.get("bytes"),
-        "timings": res.get("timings", []),
-        "total_ms": res.get("total_ms"),
-        "error": {"code": error.get("kind"), "message": error.get("message")} if error else None,
         "queued_ms": queued_ms,
         "run_ms": started_ms,
         "retry_at": _when(task["retry_at_ms"]),
-    }
+    })
+    return entry
 
 
 def distributed_job_get(job_id: str) -> dict[str, Any] | None:
     """A distributed job in the same shape as a local one, plus progress and per-task state."""
-    job = get_job(redis_client(), queue_config(), job_id)
+    job = broker().job(job_id)
     if job is None:
         return None
     fields, counts = job["fields"], job["counts"]
@@ -89,11 +83,11 @@ def distributed_job_get(job_id: str) -> dict[str, Any] | None:
 
 
 def workers_status() -> dict[str, Any]:
-    return cluster_status(redis_client(), queue_config())
+    return broker().cluster_status()
 
 
 def dead_letters_list(*, offset: int, limit: int) -> dict[str, Any]:
-    total, items = list_dead_letters(redis_client(), queue_config(), offset=offset, limit=limit)
+    total, items = broker().dead_letters(offset=offset, limit=limit)
     return {
         "total": total,
         "offset": offset,

@@ -2,56 +2,74 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from typing import Any
 
 from django.utils import timezone
 
-from distributed.dead_letters import discard_dead_letters, requeue_dead_letters
-from distributed.errors import NotFound, QueueFull, translate_redis_errors
-from distributed.keys import PRIORITIES, Keys
-from image_api.broker import queue_config, redis_client, task_queue
+from distributed.errors import NotFound, QueueFull
+from distributed.ids import new_job_id
+from distributed.keys import PRIORITIES
+from distributed.messages import TaskMessage, fingerprint, is_request_id
+from image_api.broker import broker, queue_config
 from image_api.errors import ApplicationError
 from image_api.models import Job
-from image_api.services import BatchSpec, new_job_id, uploads_store
+from image_api.services import BatchSpec, uploads_store
 from imaging.pipeline import steps_to_json
 
 
+def batch_fingerprint(batch: BatchSpec, priority: str) -> str:
+    """What makes two submissions "the same request" for an Idempotency-Key: the pipeline,
+    the named images, the output options, the priority and the bytes of every upload."""
+    return fingerprint({
+        "steps": steps_to_json(batch.steps),
+        "images": list(batch.image_ids),
+        "uploads": [hashlib.sha256(upload.read()).hexdigest() for upload in batch.uploads],
+        "output_format": batch.output_format,
+        "quality": batch.quality,
+        "priority": priority,
+    })
+
+
 def job_submit_distributed(
-    *, batch: BatchSpec, priority: str, idempotency_key: str | None
+    *, batch: BatchSpec, priority: str, idempotency_key: str | None,
+    request_id: str | None = None,
 ) -> tuple[str, bool]:
-    """Enqueue one task per image, all or none. Returns (job id, duplicate?)."""
+    """Enqueue one task per image, all or none. Returns (job id, duplicate?).
+
+    The same Idempotency-Key with a different request raises IdempotencyKeyReused (422)."""
     if priority not in PRIORITIES:
         raise ApplicationError(
             f"Unknown priority {priority!r}.", code="invalid_priority",
             extra={"allowed": list(PRIORITIES)},
         )
     config = queue_config()
-    client = redis_client()
     if batch.total > config.max_queued_tasks:
         raise ApplicationError(
             f"The batch has {batch.total} images; the queue holds at most "
             f"{config.max_queued_tasks} open tasks (MAX_QUEUED_TASKS).",
             code="batch_exceeds_queue_cap", extra={"cap": config.max_queued_tasks},
         )
+    queue = broker().queue
+    request = batch_fingerprint(batch, priority) if idempotency_key else ""
     if batch.uploads:
         # Uploads are stored before the enqueue: check first that they will be used (Redis
         # reachable, not a repeat). Without uploads enqueue.lua does both checks atomically.
-        with translate_redis_errors():
-            if idempotency_key:
-                first = client.get(Keys(config.prefix).idempotency(idempotency_key))
-                if first:
-                    return first.decode(), True
-            client.ping()
+        if idempotency_key:
+            first = queue.find_idempotent(idempotency_key, request)
+            if first:
+                return first, True
+        queue.ping()
     stored = uploads_store(uploads=batch.uploads)
     image_ids = [*batch.image_ids, *(meta["id"] for meta in stored)]
     job_id = new_job_id()
     steps_json = steps_to_json(batch.steps)
-    payloads: list[dict[str, Any]] = [
-        {
-            "kind": "image", "job_id": job_id, "index": index, "image_id": image_id,
-            "steps": steps_json, "output_format": batch.output_format, "quality": batch.quality,
-        }
+    messages = [
+        TaskMessage(
+            kind="image", job_id=job_id, index=index, image_id=image_id,
+            steps=tuple(steps_json), output_format=batch.output_format, quality=batch.quality,
+            request_id=request_id if is_request_id(request_id) else None,
+        )
         for index, image_id in enumerate(image_ids)
     ]
     fields = {
@@ -62,9 +80,9 @@ def job_submit_distributed(
         "pipeline": json.dumps(steps_json),
     }
     try:
-        submitted = task_queue().submit(
-            job_id=job_id, priority=priority, payloads=payloads, job_fields=fields,
-            idempotency_key=idempotency_key,
+        submitted = queue.submit(
+            job_id=job_id, priority=priority, messages=messages, job_fields=fields,
+            idempotency_key=idempotency_key, fingerprint=request,
         )
     except QueueFull as exc:
         raise ApplicationError(
@@ -80,9 +98,9 @@ def job_submit_distributed(
 def dead_letters_act(*, action: str, task_ids: list[str] | None) -> int:
     """Re-queue or discard dead letters (``task_ids`` None = all); the number changed."""
     if action == "requeue":
-        return requeue_dead_letters(redis_client(), queue_config(), task_ids)
+        return broker().requeue_dead_letters(task_ids)
     if action == "discard":
-        return discard_dead_letters(redis_client(), queue_config(), task_ids)
+        return broker().discard_dead_letters(task_ids)
     raise ApplicationError(f"Unknown action {action!r}.", code="invalid_action",
                            extra={"allowed": ["requeue", "discard"]})
 
@@ -95,7 +113,7 @@ def job_cancel(*, job_id: str) -> int:
             "jobs can be cancelled.", status=409, code="job_not_cancellable",
         )
     try:
-        return task_queue().cancel_job(job_id)
+        return broker().queue.cancel_job(job_id)
     except NotFound as exc:
         raise ApplicationError(f"Unknown job id {job_id!r}.", status=404, code="job_not_found",
                                extra={"job": job_id}) from exc

@@ -32,6 +32,12 @@ from image_api.views import (
 )
 
 
+def request_id_of(request: Request) -> str | None:
+    """The id of this HTTP request (set by a request-id middleware, else the client's
+    X-Request-ID header), carried to the worker's log lines for its tasks."""
+    return getattr(request, "request_id", None) or request.headers.get("X-Request-ID")
+
+
 class SubmittedSerializer(serializers.Serializer):
     id = serializers.CharField()
     mode = serializers.CharField()
@@ -55,21 +61,25 @@ class JobCreateDistributedApi(APIView):
         summary="Queue a batch for the Redis workers",
         parameters=[OpenApiParameter(
             "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
-            description="Retrying with the same key returns the first job instead of a new one.",
+            description="Retrying with the same key and the same request returns the first "
+            "job instead of a new one (200, duplicate=true); the same key with a different "
+            "request answers 422 idempotency_key_reused.",
         )],
         request={
             "application/json": InputSerializer,
             "multipart/form-data": JobCreateLocalApi.MultipartInputSerializer,
         },
         responses={202: SubmittedSerializer, 400: ErrorSerializer, 413: ErrorSerializer,
-                   415: ErrorSerializer, 429: ErrorSerializer, 503: ErrorSerializer},
+                   415: ErrorSerializer, 422: ErrorSerializer, 429: ErrorSerializer,
+                   503: ErrorSerializer},
         examples=[SEED_EXAMPLE],
     )
     def post(self, request: Request) -> Response:
         batch, data = parse_batch_request(request, self.InputSerializer)
         key = request.headers.get("Idempotency-Key") or None
         job_id, duplicate = job_submit_distributed(
-            batch=batch, priority=data["priority"], idempotency_key=key
+            batch=batch, priority=data["priority"], idempotency_key=key,
+            request_id=request_id_of(request),
         )
         body = {
             "id": job_id,

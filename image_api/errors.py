@@ -3,11 +3,11 @@
 DRF calls `exception_handler` for every exception raised in an API view. Each known exception
 type has a converter (registered with `@converts(...)`) that returns an `ApplicationError`;
 the first registered converter whose type matches wins, so register specific types before
-their bases. To map a new domain error (e.g. Redis being down -> 503), add a converter:
+their bases. To map a new domain error (e.g. a full queue -> 429), add a converter:
 
-    @converts(redis.exceptions.ConnectionError)
-    def _redis_down(exc):
-        return ApplicationError("Redis is unavailable", status=503, code="redis_unavailable")
+    @converts(distributed.errors.QueueFull)
+    def _queue_full(exc):
+        return ApplicationError("The queue is full", status=429, code="queue_full")
 
 Django-level errors outside DRF views (unknown URL, a crash in middleware) reach
 `json_handler404` / `json_handler500` etc., which answer JSON for /api/ paths.
@@ -31,7 +31,7 @@ from django.views import defaults
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
-from distributed.errors import NotFound, RedisUnavailable
+from distributed.errors import IdempotencyKeyReused, NotFound, RedisUnavailable
 from imaging.codecs import ImageError
 from imaging.pipeline import PipelineError
 
@@ -109,6 +109,16 @@ def _redis_unavailable(exc: RedisUnavailable) -> ApplicationError:
         f"{exc} The distributed mode (jobs, workers, dead letters) is unavailable until Redis "
         "is back; the threading and multiprocessing modes still work.",
         status=503, code="redis_unavailable", headers={"Retry-After": "5"},
+    )
+
+
+@converts(IdempotencyKeyReused)
+def _idempotency_key_reused(exc: IdempotencyKeyReused) -> ApplicationError:
+    # Stripe's convention: a key names one request; another body under it is a client error.
+    return ApplicationError(
+        "This Idempotency-Key was already used with a different request (other pipeline, "
+        "images, uploads, output options or priority). Send a new key for a new request.",
+        status=422, code="idempotency_key_reused",
     )
 
 

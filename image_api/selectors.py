@@ -8,13 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import redis
 from django.conf import settings
 from django.db import connection
 
 import project
-from distributed.errors import RedisUnavailable, translate_redis_errors
-from image_api.broker import queue_config, redis_client
+from distributed.errors import DistributedError
+from image_api.broker import broker, queue_config
 from image_api.distributed_selectors import distributed_job_get
 from image_api.errors import ApplicationError
 from image_api.models import Job
@@ -178,9 +177,8 @@ def _check_redis() -> dict[str, Any]:
     if not queue_config().redis_url:
         return {"status": "not_configured"}
     try:
-        with translate_redis_errors():
-            redis_client().ping()
-    except (RedisUnavailable, redis.RedisError) as exc:
+        broker().ping()
+    except DistributedError as exc:
         return {"status": "error", "message": str(exc)}
     return {"status": "ok"}
 

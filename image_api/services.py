@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 import unicodedata
-import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import BrokenExecutor, Executor, Future
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 
+from distributed.ids import new_job_id
+from distributed.jobs import job_status, result_entry
 from image_api import pools
 from image_api.errors import ApplicationError
 from image_api.models import Job
@@ -31,10 +32,6 @@ from imaging.processing import Limits
 logger = logging.getLogger(__name__)
 
 DEFAULT_QUALITY = 90
-
-
-def new_job_id() -> str:
-    return f"job_{uuid.uuid4().hex}"
 
 
 def display_name(name: str | None, limit: int = 200) -> str:
@@ -195,25 +192,9 @@ def _run_tasks(mode: str, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _result_entry(index: int, image_id: str, outcome: dict[str, Any]) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "index": index, "image": image_id, "status": "failed", "output_key": None,
-        "format": None, "width": None, "height": None, "bytes": None,
-        "timings": [], "total_ms": None, "error": outcome.get("error"),
-    }
     if outcome.get("status") == "completed":
-        entry.update({key: outcome.get(key) for key in (
-            "output_key", "format", "width", "height", "bytes", "timings", "total_ms")})
-        entry.update(status="completed", error=None)
-    return entry
-
-
-def job_status(results: Sequence[Mapping[str, Any]]) -> str:
-    failed = sum(1 for result in results if result["status"] != "completed")
-    if failed == 0:
-        return Job.Status.COMPLETED
-    if failed == len(results):
-        return Job.Status.FAILED
-    return Job.Status.COMPLETED_WITH_ERRORS
+        return result_entry(index=index, image=image_id, status="completed", output=outcome)
+    return result_entry(index=index, image=image_id, status="failed", error=outcome.get("error"))
 
 
 def job_run_local(*, mode: str, batch: BatchSpec) -> str:
@@ -244,7 +225,10 @@ def job_run_local(*, mode: str, batch: BatchSpec) -> str:
     job = Job.objects.create(
         id=job_id,
         mode=mode,
-        status=job_status(results),
+        status=job_status(
+            total=len(results), completed=sum(r["status"] == "completed" for r in results),
+            failed=sum(r["status"] != "completed" for r in results), cancelled=0, started=True,
+        ),
         created_at=created_at,
         finished_at=timezone.now(),
         total=len(results),

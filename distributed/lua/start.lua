@@ -3,7 +3,8 @@
 -- KEYS[3..] per delivery: task hash, stream, job hash, job tasks list
 -- ARGV[1] now ms  ARGV[2] owner token  ARGV[3] worker id  ARGV[4] group
 -- ARGV[5] max attempts  ARGV[6] retention s  ARGV[7..] per delivery: msg id, task id
--- Returns per delivery {'run', attempt, payload} | {'skip', 0, ''} | {'dead', attempt, ''}
+-- Returns per delivery {'run', attempt, payload, priority} | {'skip', 0, '', ''}
+--   | {'dead', attempt, '', ''}
 local stats, dead = KEYS[1], KEYS[2]
 local now, owner, worker, group = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local max_attempts, ttl = tonumber(ARGV[5]), ARGV[6]
@@ -18,7 +19,7 @@ for i = 1, n do
   if (state ~= 'pending' and state ~= 'running') or cur[2] ~= msg then
     -- Stale delivery (task finished, expired, or re-queued under a new entry).
     end_delivery(stream, group, msg)
-    out[i] = {'skip', 0, ''}
+    out[i] = {'skip', 0, '', ''}
   else
     local attempt = redis.call('HINCRBY', task, 'attempts', 1)
     if state == 'pending' then
@@ -40,11 +41,11 @@ for i = 1, n do
       stat(stats, 'dead', 1)
       redis.call('HINCRBY', job, 'dead', 1)
       job_settle(job, job_tasks, now, ttl)
-      out[i] = {'dead', attempt, ''}
+      out[i] = {'dead', attempt, '', ''}
     else
       redis.call('HSET', task, 'state', 'running', 'owner', owner, 'worker', worker,
         'started_at', now)
-      out[i] = {'run', attempt, cur[4]}
+      out[i] = {'run', attempt, cur[4], cur[3]}
     end
   end
 end

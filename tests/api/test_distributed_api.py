@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import signal
 import zipfile
 
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from distributed.ids import new_job_id
 from distributed.jobs import get_job
+from distributed.messages import TaskMessage, TaskResult
 from distributed.queue import Queue
 from imaging.codecs import decode_image
 from imaging.pipeline import parse_pipeline, run_pipeline
 from imaging.storage import Storage
 from tests.support.redis import assert_counts_add_up
+from tests.support.tasks import submit_tasks
 from tests.support.workers import wait_until
 
 SEED = {"filters": ["sharpen", "edges"],
@@ -110,15 +114,77 @@ def test_multipart_uploads_are_enqueued(api, png_bytes, redis_client, queue_conf
     assert accepted(redis_client, queue_config) == 2
 
 
-def test_idempotency_key_returns_the_first_job(api, png_bytes, redis_client, queue_config):
+def test_idempotency_key_with_the_same_request_returns_the_first_job(
+    api, png_bytes, redis_client, queue_config
+):
     image = upload(api, png_bytes())
-    first = api.post(URL, {**SEED, "images": [image]}, format="json",
-                     HTTP_IDEMPOTENCY_KEY="order-42")
-    again = api.post(URL, {**SEED, "images": [image, image]}, format="json",
-                     HTTP_IDEMPOTENCY_KEY="order-42")
+    body = {**SEED, "images": [image], "priority": "low"}
+    first = api.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="order-42")
+    again = api.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="order-42")
     assert first.status_code == 202 and again.status_code == 200
     assert again.json()["id"] == first.json()["id"] and again.json()["duplicate"] is True
     assert accepted(redis_client, queue_config) == 1
+
+
+@pytest.mark.parametrize("change", [
+    {"images": "both"}, {"filters": ["sharpen", "edges", "grayscale"]}, {"priority": "high"},
+    {"output_format": "png"}, {"quality": 50},
+    {"filter_params": {"sharpen": {"intensity": 4}, "edges": {"threshold1": 50,
+                                                              "threshold2": 150}}},
+])
+def test_idempotency_key_with_a_different_request_answers_422(
+    api, png_bytes, redis_client, queue_config, change
+):
+    image = upload(api, png_bytes())
+    body = {**SEED, "images": [image]}
+    first = api.post(URL, body, format="json", HTTP_IDEMPOTENCY_KEY="order-42")
+    assert first.status_code == 202
+    changed = {**body, **change}
+    if change.get("images") == "both":
+        changed["images"] = [image, image]
+    again = api.post(URL, changed, format="json", HTTP_IDEMPOTENCY_KEY="order-42")
+    assert again.status_code == 422, again.json()
+    assert again.json()["error"] == "idempotency_key_reused"
+    assert "Idempotency-Key" in again.json()["message"]
+    assert accepted(redis_client, queue_config) == 1
+
+
+def test_idempotency_key_compares_the_bytes_of_multipart_uploads(
+    api, png_bytes, redis_client, queue_config, media_root
+):
+    def post(*seeds: int):
+        files = [SimpleUploadedFile(f"{i}.png", png_bytes(seed=seed)) for i, seed in
+                 enumerate(seeds)]
+        return api.post(URL, {"files": files, "options": '{"filters": ["grayscale"]}'},
+                        format="multipart", HTTP_IDEMPOTENCY_KEY="upload-7")
+
+    first = post(1, 2)
+    assert first.status_code == 202
+    stored = sorted((media_root / "uploads").iterdir())
+    # The same files again: the first job, and nothing more stored
+    again = post(1, 2)
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    # Other bytes under the same names: refused before anything is stored
+    other = post(1, 3)
+    assert other.status_code == 422 and other.json()["error"] == "idempotency_key_reused"
+    assert sorted((media_root / "uploads").iterdir()) == stored
+    assert accepted(redis_client, queue_config) == 2
+
+
+def test_submission_carries_the_request_id_to_the_task_message(
+    api, png_bytes, redis_client, queue_config
+):
+    image = upload(api, png_bytes())
+    body = api.post(URL, {**SEED, "images": [image]}, format="json",
+                    HTTP_X_REQUEST_ID="req-abc.1").json()
+    payload = redis_client.hget(queue_config.keys.task(f"{body['id']}.0"), "payload")
+    message = TaskMessage.from_json(payload)
+    assert message.request_id == "req-abc.1" and message.image_id == image
+    # an id unsafe for log lines is not carried
+    body = api.post(URL, {**SEED, "images": [image]}, format="json",
+                    HTTP_X_REQUEST_ID="a b\nlevel=error").json()
+    payload = redis_client.hget(queue_config.keys.task(f"{body['id']}.0"), "payload")
+    assert TaskMessage.from_json(payload).request_id is None
 
 
 def test_queue_cap_answers_429_with_retry_after(
@@ -136,7 +202,7 @@ def test_queue_cap_answers_429_with_retry_after(
 
 @pytest.mark.parametrize("method, path", [
     ("post", URL), ("get", "/api/workers/status/"), ("get", "/api/dead-letters/"),
-    ("get", "/api/jobs/job_0123/"),
+    ("get", f"/api/jobs/{new_job_id()}/"),
 ])
 def test_unreachable_redis_answers_503_json(api, settings, queue_config, method, path):
     from distributed.embedded import free_port
@@ -165,8 +231,7 @@ def test_health_reports_redis(api):
 
 def test_workers_status_lists_workers_queue_and_alerts(api, queue, start_worker):
     start_worker("w1")
-    queue.submit(job_id="job_s", priority="low", payloads=[{"kind": "sleep", "seconds": 30}],
-                 job_fields={})
+    job = submit_tasks(queue, seconds=30, priority="low")
 
     def reported() -> dict | None:
         # a loaded machine may delay a heartbeat past 1.5 intervals (degraded): poll until
@@ -178,7 +243,7 @@ def test_workers_status_lists_workers_queue_and_alerts(api, queue, start_worker)
 
     body = wait_until(reported, 20, message="the worker to report its task")
     [w] = body["workers"]
-    assert w["id"] == "w1" and w["current_task"] == "job_s.0"
+    assert w["id"] == "w1" and w["current_task"] == f"{job}.0"
     for field in ("hostname", "pid", "seconds_since_heartbeat", "tasks_completed",
                   "tasks_failed", "uptime_s", "concurrency", "status_rule"):
         assert field in w
@@ -187,7 +252,7 @@ def test_workers_status_lists_workers_queue_and_alerts(api, queue, start_worker)
 
 
 def test_status_alerts_when_no_worker_is_alive(api, queue):
-    queue.submit(job_id="job_a", priority="normal", payloads=[{"kind": "noop"}], job_fields={})
+    submit_tasks(queue, 1)
     alerts = api.get("/api/workers/status/").json()["alerts"]
     assert [a["code"] for a in alerts] == ["no_live_worker"]
 
@@ -242,13 +307,12 @@ def test_dead_letter_is_requeued_through_the_api_and_completes(
 
 
 def test_dead_letters_can_be_discarded_all_at_once(api, queue, redis_client, queue_config):
-    queue.submit(job_id="job_x", priority="normal", payloads=[{"kind": "noop"}] * 2,
-                 job_fields={})
+    job = submit_tasks(queue, 2)
     for d in queue.fetch(consumer="c", owner="c/1", count=2):
         queue.fail(d, kind="x", message="boom", permanent=True, retry_in_s=0)
     response = api.post("/api/dead-letters/", {"action": "discard", "all": True}, format="json")
     assert response.json()["changed"] == 2
-    assert get_job(redis_client, queue_config, "job_x")["status"] == "cancelled"
+    assert get_job(redis_client, queue_config, job)["status"] == "cancelled"
     stats = assert_counts_add_up(redis_client, queue_config)
     assert stats["cancelled"] == 2 and stats["dead"] == 0
 
@@ -273,13 +337,11 @@ def test_status_cost_does_not_grow_with_the_number_of_tasks(
         assert api.get("/api/workers/status/").status_code == 200
         return int(redis_client.info("stats")["total_commands_processed"])
 
-    queue.submit(job_id="job_small", priority="normal", payloads=[{"kind": "noop"}] * 1000,
-                 job_fields={})
+    submit_tasks(queue, 1000)
     commands_for_one_status_call()  # warm up: connection setup commands are not the point
     few = commands_for_one_status_call()
-    for n in range(99):
-        queue.submit(job_id=f"job_{n}", priority="low", payloads=[{"kind": "noop"}] * 1000,
-                     job_fields={})
+    for _ in range(99):
+        submit_tasks(queue, 1000, priority="low")
     many = commands_for_one_status_call()
     body = api.get("/api/workers/status/").json()
     assert body["queue"]["accepted"] == 100_000
@@ -337,3 +399,61 @@ def test_cancel_of_unknown_or_local_jobs_is_refused(api):
                      format="json").json()
     response = api.post(f"/api/jobs/{local['id']}/cancel/")
     assert response.status_code == 409 and response.json()["error"] == "job_not_cancellable"
+
+
+def test_job_cancelled_after_a_task_completed_answers_cancelled_with_its_counts(
+    api, png_bytes, queue
+):
+    # Given a job of three images, one of which a worker completed
+    image = upload(api, png_bytes())
+    body = api.post(URL, {**SEED, "images": [image] * 3}, format="json").json()
+    [d] = queue.fetch(consumer="w1", owner="w1/a", count=1)
+    queue.complete(d, TaskResult(duration_ms=1.0, worker="w1", attempt=1))
+    # When the rest is cancelled
+    response = api.post(f"/api/jobs/{body['id']}/cancel/")
+    # Then the job says it was cancelled, and its progress tells what happened
+    assert response.json() == {"id": body["id"], "cancelled": 2, "status": "cancelled"}
+    job = api.get(f"/api/jobs/{body['id']}/").json()
+    assert job["status"] == "cancelled"
+    assert job["progress"] == {"completed": 1, "failed": 0, "cancelled": 2, "pending": 0,
+                               "running": 0, "delayed": 0}
+    assert [r["status"] for r in job["results"]] == ["completed", "cancelled", "cancelled"]
+
+
+@pytest.mark.parametrize("suffix", [":tasks", ".0", ":x", "%0A"])
+def test_malformed_job_ids_answer_404_json(api, png_bytes, suffix, redis_client, queue_config):
+    # Given a distributed job (its task list is the Redis key "<prefix>:job:<id>:tasks")
+    image = upload(api, png_bytes())
+    job = api.post(URL, {**SEED, "images": [image]}, format="json").json()["id"]
+    # Then ids derived from it name no job, for reads and for cancels
+    for response in (api.get(f"/api/jobs/{job}{suffix}/"),
+                     api.post(f"/api/jobs/{job}{suffix}/cancel/")):
+        assert response.status_code == 404
+        assert response.json()["error"] == "job_not_found"
+    assert accepted(redis_client, queue_config) == 1
+    assert api.get(f"/api/jobs/{job}/").json()["status"] == "queued"
+
+
+def test_a_killed_workers_row_shows_no_current_task_while_another_runs_it(
+    api, queue, start_worker
+):
+    # Given w1 holding a long task
+    w1 = start_worker("w1")
+    job = submit_tasks(queue, seconds=30)
+    wait_until(lambda: api.get("/api/workers/status/").json()["workers"][0]["current_task"],
+               20, message="w1 to report its task")
+    # When w1 is killed and w2 takes the task over
+    w1.signal(signal.SIGKILL)
+    w1.wait(10)
+    start_worker("w2")
+
+    def rows() -> dict | None:
+        workers = {w["id"]: w for w in api.get("/api/workers/status/").json()["workers"]}
+        ok = workers.get("w1", {}).get("status") == "dead" and workers.get("w2", {}).get(
+            "current_task")
+        return workers if ok else None
+
+    workers = wait_until(rows, 30, message="w1 dead and w2 on the task")
+    # Then only w2 shows the task
+    assert workers["w2"]["current_task"] == f"{job}.0"
+    assert workers["w1"]["current_task"] is None

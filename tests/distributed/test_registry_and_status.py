@@ -11,10 +11,14 @@ from distributed.dead_letters import (
 )
 from distributed.health import cluster_alerts, worker_health
 from distributed.jobs import get_job, job_status
+from distributed.messages import TaskResult
 from distributed.registry import Registry, WorkerInfo
 from distributed.retry import compute_backoff
 from distributed.status import cluster_status
 from tests.support.redis import assert_counts_add_up
+from tests.support.tasks import submit_tasks
+
+DONE = TaskResult(duration_ms=1.0, worker="w", attempt=1)
 
 
 def info(worker_id: str = "w1") -> WorkerInfo:
@@ -99,19 +103,28 @@ def test_backoff_grows_exponentially_with_bounded_jitter():
 
 def test_job_status_is_derived_from_its_counters():
     assert job_status(3, 0, 0, 0, False) == "queued"
+    assert job_status(3, 0, 0, 2, False) == "queued"
     assert job_status(3, 1, 0, 0, True) == "running"
+    assert job_status(3, 1, 0, 1, True) == "running"
     assert job_status(3, 3, 0, 0, True) == "completed"
     assert job_status(3, 2, 1, 0, True) == "completed_with_errors"
     assert job_status(3, 0, 3, 0, True) == "failed"
 
 
+def test_a_job_with_any_cancelled_task_ends_cancelled():
+    assert job_status(3, 0, 0, 3, False) == "cancelled"
+    assert job_status(3, 2, 0, 1, True) == "cancelled"
+    assert job_status(3, 1, 1, 1, True) == "cancelled"
+    assert job_status(3, 0, 2, 1, True) == "cancelled"
+
+
 def test_dead_letters_can_be_listed_requeued_and_discarded(queue, redis_client, queue_config):
-    queue.submit(job_id="job_d", priority="low", payloads=[{"kind": "noop"}] * 3, job_fields={})
+    job = submit_tasks(queue, 3, priority="low")
     for d in queue.fetch(consumer="w", owner="w/1", count=3):
         queue.fail(d, kind="corrupt_image", message="bad bytes", permanent=True, retry_in_s=0)
     total, items = list_dead_letters(redis_client, queue_config)
     assert total == 3 and items[0]["error"]["message"] == "bad bytes"
-    assert get_job(redis_client, queue_config, "job_d")["status"] == "failed"
+    assert get_job(redis_client, queue_config, job)["status"] == "failed"
 
     assert requeue_dead_letters(redis_client, queue_config, [items[0]["id"]]) == 1
     assert discard_dead_letters(redis_client, queue_config, [items[1]["id"]]) == 1
@@ -119,11 +132,50 @@ def test_dead_letters_can_be_listed_requeued_and_discarded(queue, redis_client, 
     assert (stats["dead"], stats["cancelled"], stats["pending:low"]) == (1, 1, 1)
     [d] = queue.fetch(consumer="w", owner="w/1", count=1)
     assert d.attempt == 1
-    queue.complete(d, {})
+    queue.complete(d, DONE)
     assert requeue_dead_letters(redis_client, queue_config) == 1
     [d] = queue.fetch(consumer="w", owner="w/1", count=1)
-    queue.complete(d, {})
-    job = get_job(redis_client, queue_config, "job_d")
-    assert job["counts"] == {"total": 3, "completed": 2, "dead": 0, "cancelled": 1}
-    assert job["status"] == "completed_with_errors"
+    queue.complete(d, DONE)
+    record = get_job(redis_client, queue_config, job)
+    assert record["counts"] == {"total": 3, "completed": 2, "dead": 0, "cancelled": 1}
+    # a discarded dead letter ends as cancelled, so the job does too
+    assert record["status"] == "cancelled"
     assert_counts_add_up(redis_client, queue_config)
+
+
+def test_dead_letter_actions_ignore_ids_of_another_shape(queue, redis_client, queue_config):
+    job = submit_tasks(queue, 1)
+    [d] = queue.fetch(consumer="w", owner="w/1", count=1)
+    queue.fail(d, kind="x", message="boom", permanent=True, retry_in_s=0)
+    bad = [f"{job}:tasks", job, f"{job}.0:x", "../etc"]
+    assert requeue_dead_letters(redis_client, queue_config, bad) == 0
+    assert discard_dead_letters(redis_client, queue_config, bad) == 0
+    assert assert_counts_add_up(redis_client, queue_config)["dead"] == 1
+
+
+def test_dead_or_stopped_worker_shows_no_current_task(redis_client, queue_config):
+    # Given two workers that last reported a task in hand
+    registry = Registry(redis_client, queue_config)
+    for worker_id in ("w1", "w2"):
+        registry.register(info(worker_id))
+        registry.heartbeat(info(worker_id), {"state": "busy", "current_task": "job_x.0"})
+    # When w1 falls silent and is reaped, and w2 stops
+    time.sleep(queue_config.heartbeat_timeout_s + 0.2)
+    assert registry.reap() == ["w1", "w2"]
+    registry.deregister("w2")
+    # Then neither shows a current task, and the reaped record holds none either
+    workers = {w["id"]: w for w in cluster_status(redis_client, queue_config)["workers"]}
+    assert (workers["w1"]["status"], workers["w1"]["current_task"]) == ("dead", None)
+    assert (workers["w2"]["status"], workers["w2"]["current_task"]) == ("stopped", None)
+    assert redis_client.hget(queue_config.keys.worker("w1"), "current_task") == b""
+
+
+def test_silent_worker_not_yet_reaped_shows_no_current_task(redis_client, queue_config):
+    registry = Registry(redis_client, queue_config)
+    registry.register(info("w1"))
+    registry.heartbeat(info("w1"), {"state": "busy", "current_task": "job_x.0"})
+    [w] = cluster_status(redis_client, queue_config)["workers"]
+    assert w["current_task"] == "job_x.0"
+    time.sleep(queue_config.heartbeat_timeout_s + 0.2)
+    [w] = cluster_status(redis_client, queue_config)["workers"]
+    assert (w["status"], w["current_task"]) == ("dead", None)

@@ -24,7 +24,6 @@ import redis
 
 from distributed.config import QueueConfig
 from distributed.embedded import redis_server_binary
-from distributed.keys import Keys
 from distributed.status import cluster_status
 from tests.multihost.netns import (
     SUBNET,
@@ -78,7 +77,7 @@ class Cluster:
         return http_request(self.client, method, url, body)
 
     def stats(self) -> dict[str, int]:
-        raw = self.redis.hgetall(Keys(self.config.prefix).stats())
+        raw = self.redis.hgetall(self.config.keys.stats())
         return {key.decode(): int(value) for key, value in raw.items()}
 
     def statuses(self) -> dict[str, str]:

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
+from distributed.ids import new_job_id
 from distributed.jobs import get_job
+from distributed.messages import TaskMessage
 from distributed.queue import Queue
 from tests.multihost.conftest import Cluster
 from tests.support.redis import assert_counts_add_up
@@ -37,7 +39,8 @@ def finished(cluster: Cluster, job_id: str) -> dict[str, Any] | None:
 def cut_the_holder_mid_task(cluster: Cluster, job_id: str) -> str:
     """Submit one sleep task, wait until a worker holds it, cut that worker's link; its id."""
     Queue(cluster.redis, cluster.config).submit(
-        job_id=job_id, priority="normal", payloads=[{"kind": "sleep", "seconds": SLEEP_TASK_S}],
+        job_id=job_id, priority="normal",
+        messages=[TaskMessage(kind="sleep", job_id=job_id, index=0, seconds=SLEEP_TASK_S)],
         job_fields={"mode": "distributed"},
     )
 
@@ -88,7 +91,7 @@ def test_worker_cut_off_mid_task_loses_it_to_another_host_and_is_shown_dead(
     before = cluster.stats()
     # Given a worker holding a task, when its host's link goes down
     marks = {w: len(p.log()) for w, p in cluster.workers.items()}
-    holder = cut_the_holder_mid_task(cluster, "job_cut")
+    holder = cut_the_holder_mid_task(cluster, job_cut := new_job_id())
     # Then it is shown dead (heartbeat timeout = 3 intervals, plus slack), here and in the API
     timeout_s = cluster.config.heartbeat_timeout_s + SLACK_S
     wait_until(lambda: cluster.statuses().get(holder) == "dead", timeout_s,
@@ -96,7 +99,7 @@ def test_worker_cut_off_mid_task_loses_it_to_another_host_and_is_shown_dead(
     wait_until(lambda: cluster.api_statuses().get(holder) == "dead", SLACK_S, 0.2,
                message=f"{holder} dead in GET /api/workers/status/")
     # and its task is reclaimed when the lease expires and finished by a worker on another host
-    job = wait_until(lambda: finished(cluster, "job_cut"), 30, message="the task to finish")
+    job = wait_until(lambda: finished(cluster, job_cut), 30, message="the task to finish")
     [task] = job["tasks"]
     assert task["state"] == "completed", task
     assert task["worker"] in set(cluster.workers) - {holder}, task
@@ -120,8 +123,8 @@ def test_reconnected_worker_rejoins_and_its_stale_completion_is_fenced(
     before = cluster.stats()
     # Given a worker cut off mid-task, declared dead, its task finished by another host
     marks = {w: len(p.log()) for w, p in cluster.workers.items()}
-    holder = cut_the_holder_mid_task(cluster, "job_rejoin")
-    job = wait_until(lambda: finished(cluster, "job_rejoin"), 30, message="the task to finish")
+    holder = cut_the_holder_mid_task(cluster, job_rejoin := new_job_id())
+    job = wait_until(lambda: finished(cluster, job_rejoin), 30, message="the task to finish")
     [task] = job["tasks"]
     assert task["state"] == "completed" and task["worker"] != holder, task
     wait_until(lambda: cluster.statuses().get(holder) == "dead", SLACK_S,
@@ -145,7 +148,7 @@ def test_reconnected_worker_rejoins_and_its_stale_completion_is_fenced(
     stats = assert_counts_add_up(cluster.redis, cluster.config)
     assert stats["fenced"] - before.get("fenced", 0) >= 1
     assert stats["completed"] - before.get("completed", 0) == 1
-    [after] = get_job(cluster.redis, cluster.config, "job_rejoin")["tasks"]
+    [after] = get_job(cluster.redis, cluster.config, job_rejoin)["tasks"]
     assert (after["state"], after["worker"], after["attempts"]) == (
         "completed", task["worker"], task["attempts"])
     assert all(w.alive() for w in cluster.workers.values())

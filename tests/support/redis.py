@@ -15,7 +15,7 @@ import redis
 
 from distributed.config import QueueConfig
 from distributed.embedded import EmbeddedRedis
-from distributed.keys import PRIORITIES, Keys
+from distributed.keys import PRIORITIES
 from distributed.queue import Queue
 
 __all__ = ["assert_counts_add_up", "queue", "queue_config", "redis_client", "redis_server"]
@@ -63,7 +63,7 @@ def queue(redis_client: redis.Redis, queue_config: QueueConfig) -> Queue:
 def assert_counts_add_up(client: redis.Redis, config: QueueConfig) -> dict[str, int]:
     """accepted = pending + running + delayed + completed + dead + cancelled, and the counters
     match the structures they summarise (stream backlog, delayed set, dead-letter set)."""
-    k = Keys(config.prefix)
+    k = config.keys
     stats = {key.decode(): int(v) for key, v in client.hgetall(k.stats()).items()}
     pending = sum(stats.get(f"pending:{p}", 0) for p in PRIORITIES)
     states = ("running", "delayed", "completed", "dead", "cancelled")

@@ -1,0 +1,51 @@
+"""The API's handle on the distributed mode: one connection pool and every operation a view
+needs, for one :class:`QueueConfig`. Callers see domain objects and domain errors only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distributed.config import QueueConfig
+from distributed.connection import connect
+from distributed.dead_letters import (
+    discard_dead_letters,
+    list_dead_letters,
+    requeue_dead_letters,
+)
+from distributed.jobs import get_job
+from distributed.queue import Queue
+from distributed.status import cluster_status
+
+
+class Broker:
+    """Built once per process and shared by every request (its client is thread-safe).
+
+    Raises :class:`RedisUnavailable` at construction when ``config.redis_url`` is empty."""
+
+    def __init__(self, config: QueueConfig, *, socket_timeout_s: float = 3.0) -> None:
+        self.config = config
+        self._client = connect(config.redis_url, socket_timeout_s=socket_timeout_s)
+        self.queue = Queue(self._client, config)
+
+    def ping(self) -> None:
+        """Raises :class:`RedisUnavailable` when Redis does not answer."""
+        self.queue.ping()
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        """A job with its tasks (see ``distributed.jobs.get_job``), or None."""
+        return get_job(self._client, self.config, job_id)
+
+    def cluster_status(self) -> dict[str, Any]:
+        return cluster_status(self._client, self.config)
+
+    def dead_letters(self, *, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        return list_dead_letters(self._client, self.config, offset=offset, limit=limit)
+
+    def requeue_dead_letters(self, task_ids: list[str] | None) -> int:
+        return requeue_dead_letters(self._client, self.config, task_ids)
+
+    def discard_dead_letters(self, task_ids: list[str] | None) -> int:
+        return discard_dead_letters(self._client, self.config, task_ids)
+
+    def close(self) -> None:
+        self._client.close()
