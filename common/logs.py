@@ -36,10 +36,6 @@ _CONTEXT: dict[str, ContextVar[str | None]] = {
 ID_FIELDS = tuple(_CONTEXT)
 OUTPUTS = ("json", "logfmt")
 
-# workers/runtime.py passes the ids as extra={"job": ..., "task": ...}; renamed here so every
-# line names them the same way. Drop this once the runtime passes job_id/task_id itself.
-_RENAMED = {"job": "job_id", "task": "task_id"}
-
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
     "asctime",
@@ -73,9 +69,6 @@ class ContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         fields = record.__dict__
-        for old, new in _RENAMED.items():
-            if old in fields and new not in fields:
-                fields[new] = fields.pop(old)
         for name, var in _CONTEXT.items():
             if fields.get(name) is None:
                 value = var.get()

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.logs import current_request_id
 from distributed.keys import PRIORITIES
 from image_api.distributed_selectors import dead_letters_list, workers_status
 from image_api.distributed_services import (
@@ -33,9 +34,9 @@ from image_api.views import (
 
 
 def request_id_of(request: Request) -> str | None:
-    """The id of this HTTP request (set by a request-id middleware, else the client's
-    X-Request-ID header), carried to the worker's log lines for its tasks."""
-    return getattr(request, "request_id", None) or request.headers.get("X-Request-ID")
+    """The id of this HTTP request (RequestIdMiddleware), carried to the worker's log lines
+    for its tasks."""
+    return getattr(request, "request_id", None) or current_request_id()
 
 
 class SubmittedSerializer(serializers.Serializer):

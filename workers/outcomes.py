@@ -25,7 +25,7 @@ T = TypeVar("T")
 def log_fields(worker_id: str, d: Delivery, request_id: str | None = None) -> dict[str, Any]:
     """The fields every log line about a task carries."""
     fields: dict[str, Any] = {
-        "worker": worker_id, "job": d.job_id, "task": d.task_id, "attempt": d.attempt,
+        "worker": worker_id, "job_id": d.job_id, "task_id": d.task_id, "attempt": d.attempt,
     }
     if request_id is not None:
         fields["request_id"] = request_id

@@ -20,6 +20,7 @@ import requests
 
 from distributed.embedded import free_port
 from distributed.jobs import get_job
+from tests.support.tasks import submit_tasks
 from tests.support.workers import ROOT, log_events, wait_until
 
 pytestmark = pytest.mark.slow
@@ -62,8 +63,7 @@ def test_worker_writes_one_json_object_per_line_with_the_task_ids(
     queue, redis_client, queue_config, start_worker
 ) -> None:
     w1 = start_worker("w1")
-    queue.submit(job_id="job_logs", priority="normal", payloads=[{"kind": "noop"}],
-                 job_fields={"mode": "distributed"})
+    job_id = submit_tasks(queue)
     wait_until(lambda: w1.logged("task.done"), 30, message="the task to be done")
     w1.signal(signal.SIGTERM)
     assert w1.wait(30) == 0
@@ -75,9 +75,9 @@ def test_worker_writes_one_json_object_per_line_with_the_task_ids(
     assert events[0] == "worker.start" and events[-1] == "worker.stop"
     [done] = [record for record in records if record["event"] == "task.done"]
     assert done["logger"] == "workers.runtime" and done["level"] == "info"
-    assert done["job_id"] == "job_logs" and done["task_id"].startswith("job_logs")
+    assert done["job_id"] == job_id and done["task_id"] == f"{job_id}.0"
     assert done["worker"] == "w1" and isinstance(done["duration_ms"], float)
-    assert finished(redis_client, queue_config, "job_logs")
+    assert finished(redis_client, queue_config, job_id)
 
 
 def test_worker_writes_logfmt_when_asked(start_worker) -> None:

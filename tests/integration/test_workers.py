@@ -250,7 +250,8 @@ def test_payload_naming_a_path_is_dead_lettered_and_changes_no_file(
     assert assert_counts_add_up(redis_client, queue_config)["dead"] == 3
     # and no file changed, its job's outputs included
     assert media_files(media) == before
-    assert w1.log().count("error=\"invalid_payload:") == 3
+    dead = w1.events("task.dead_lettered")
+    assert len(dead) == 3 and all(e["error"].startswith("invalid_payload:") for e in dead)
 
 
 def test_worker_log_lines_carry_the_request_id_of_the_task(
@@ -261,9 +262,9 @@ def test_worker_log_lines_carry_the_request_id_of_the_task(
     submit(queue, job, [message])
     w1 = start_worker("w1")
     wait_until(lambda: finished(redis_client, queue_config, job), 30, message="the task")
-    wait_until(lambda: "event=task.done" in w1.log(), 10, message="the log line")
-    [line] = [ln for ln in w1.log().splitlines() if "event=task.done" in ln]
-    assert f"task={job}.0" in line and "request_id=req-4242" in line
+    wait_until(lambda: w1.logged("task.done"), 10, message="the log line")
+    [line] = w1.events("task.done")
+    assert line["task_id"] == f"{job}.0" and line["request_id"] == "req-4242"
 
 
 def test_transient_error_is_retried_with_backoff_then_dead_lettered(

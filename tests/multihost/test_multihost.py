@@ -70,10 +70,10 @@ def test_batch_submitted_through_the_api_completes_across_hosts(healthy_cluster:
     # Then every task completed, the work was spread over hosts, the outputs are on the volume
     assert job["status"] == "completed", job["states"]
     assert len(job["tasks"]) == submitted["total"] > 1
-    by_worker = collections.Counter(t["result"]["worker"] for t in job["tasks"])
+    by_worker = collections.Counter(t["result"].worker for t in job["tasks"])
     assert len(by_worker) >= 2 and set(by_worker) <= set(cluster.workers), by_worker
     for task in job["tasks"]:
-        assert (cluster.media_root / task["result"]["output_key"]).is_file()
+        assert (cluster.media_root / task["result"].output_key).is_file()
     stats = assert_counts_add_up(cluster.redis, cluster.config)
     assert stats["completed"] - before.get("completed", 0) == submitted["total"]
     # and the API tells the client host the same, at the status URL it gave
