@@ -34,6 +34,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 LogFormat = Literal["json", "logfmt"]
+ColourProfile = Literal["keep", "srgb"]
 
 # A fixed key is only acceptable for local use; refusing it outside development is a later
 # change (ApiSettings.uses_builtin_secret_key tells which one is in use).
@@ -135,6 +136,24 @@ MAX_IMAGE_PIXELS = Var(
     "MAX_IMAGE_PIXELS", "largest image (width x height), checked before decoding",
     unit="pixels", minimum=1,
 )
+MAX_JPEG_SCANS = Var(
+    "MAX_JPEG_SCANS", "most scans in a progressive JPEG (each costs a decode pass); more is a "
+    "400 too_many_scans, checked before decoding", unit="scans", minimum=1,
+)
+MAX_TASK_COST_MS = Var(
+    "MAX_TASK_COST_MS", "most estimated CPU time of one image's pipeline (decode, steps, "
+    "encode; imaging/costs.py); more is a 400 pipeline_too_expensive at submission",
+    unit="milliseconds", minimum=1,
+)
+TASK_TIME_LIMIT = Var(
+    "TASK_TIME_LIMIT_SECONDS", "wall time of one image; a worker kills the task's process "
+    "past it (dead letter time_limit_exceeded), the local modes stop between steps",
+    unit="seconds", minimum=0.1,
+)
+COLOUR_PROFILE = Var(
+    "COLOUR_PROFILE", "`keep`: outputs carry the input's ICC profile; `srgb`: pixels are "
+    "converted to sRGB and no profile is written",
+)
 LOG_LEVEL = Var("LOG_LEVEL", "least severe level logged")
 LOG_FORMAT = Var(
     "LOG_FORMAT", "log lines as JSON objects or as logfmt `key=value` pairs (same fields)",
@@ -189,6 +208,16 @@ class ApiSettings:
         Var("MAX_UPLOAD_BYTES", "largest upload", unit="bytes", minimum=1), 25 * 1024 * 1024
     )
     max_image_pixels: int = setting(MAX_IMAGE_PIXELS, 40_000_000)
+    max_jpeg_scans: int = setting(MAX_JPEG_SCANS, 100)
+    max_task_cost_ms: float = setting(MAX_TASK_COST_MS, 20_000.0)
+    task_time_limit_s: float = setting(TASK_TIME_LIMIT, 60.0)
+    colour_profile: ColourProfile = setting(COLOUR_PROFILE, "keep")
+    local_max_concurrent_images: int = setting(
+        Var("LOCAL_MAX_CONCURRENT_IMAGES", "decoded images the threading mode holds at once "
+            "in the API process (its memory budget: a few frames each)", unit="images",
+            minimum=1),
+        2,
+    )
     max_batch_images: int = setting(
         Var("MAX_BATCH_IMAGES", "most images in one batch", unit="images", minimum=1), 500
     )
@@ -240,6 +269,17 @@ class WorkerSettings:
         derive=lambda values: str(_media_under_var_dir(values)),
     )
     max_image_pixels: int = setting(MAX_IMAGE_PIXELS, 40_000_000)
+    max_jpeg_scans: int = setting(MAX_JPEG_SCANS, 100)
+    max_task_cost_ms: float = setting(MAX_TASK_COST_MS, 20_000.0)
+    task_time_limit_s: float = setting(TASK_TIME_LIMIT, 60.0)
+    colour_profile: ColourProfile = setting(COLOUR_PROFILE, "keep")
+    memory_limit_mb: int = setting(
+        Var("WORKER_MEMORY_LIMIT_MB", "memory a task may allocate: each task runs in a child "
+            "process whose address space the kernel caps at its start-up size plus this "
+            "(RLIMIT_AS); 0 = no cap. Past it: dead letter memory_limit_exceeded",
+            unit="MiB", minimum=0),
+        1536,
+    )
     shutdown_grace_s: float = setting(SHUTDOWN_GRACE, 25.0)
     health_file: str = setting(
         Var("WORKER_HEALTH_FILE", "file touched after each successful heartbeat; "

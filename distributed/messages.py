@@ -20,6 +20,7 @@ from distributed.ids import index_of, is_job_id, job_id_of
 
 VERSION = 1
 KINDS = ("image", "noop", "sleep")
+EFFORTS = ("fast", "balanced", "small")
 JsonText = str | bytes
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -72,6 +73,8 @@ class TaskMessage:
     quality: int = 90
     seconds: float = 0.0
     request_id: str | None = None
+    effort: str = "balanced"  # encoder speed/size trade-off: fast, balanced, small
+    keep_metadata: bool = False  # copy the input's EXIF into the output
 
     def __post_init__(self) -> None:
         _check("job_id", self.job_id, str)
@@ -97,6 +100,10 @@ class TaskMessage:
             raise InvalidMessage("seconds must be between 0 and 3600")
         if self.request_id is not None and not is_request_id(self.request_id):
             raise InvalidMessage("request_id must be 1-128 of [A-Za-z0-9._:-]")
+        if self.effort not in EFFORTS:
+            raise InvalidMessage(f"effort must be one of {', '.join(EFFORTS)}")
+        if not isinstance(self.keep_metadata, bool):
+            raise InvalidMessage("keep_metadata must be a boolean")
 
     @property
     def task_id(self) -> str:
@@ -107,6 +114,10 @@ class TaskMessage:
         if self.kind == "image":
             data.update(image_id=self.image_id, steps=list(self.steps),
                         output_format=self.output_format, quality=self.quality)
+            if self.effort != "balanced":
+                data["effort"] = self.effort
+            if self.keep_metadata:
+                data["keep_metadata"] = True
         elif self.kind == "sleep":
             data["seconds"] = self.seconds
         if self.request_id is not None:

@@ -27,6 +27,7 @@ __all__ = [
     "MAX_STEPS",
     "PipelineError",
     "Step",
+    "TimeLimitExceeded",
     "check_budget",
     "parse_pipeline",
     "run_pipeline",
@@ -285,13 +286,21 @@ def check_image(image: np.ndarray) -> np.ndarray:
     return image
 
 
+class TimeLimitExceeded(Exception):
+    """The image ran past its wall-time limit (checked between steps)."""
+
+    code = "time_limit_exceeded"
+
+
 def run_pipeline(
-    image: np.ndarray, steps: Sequence[Step], *, max_pixels: int | None = None
+    image: np.ndarray, steps: Sequence[Step], *, max_pixels: int | None = None,
+    deadline: float | None = None,
 ) -> tuple[np.ndarray, list[dict]]:
     """Apply ``steps`` in order. Returns the output and ``[{"filter", "ms"}, ...]`` per step.
 
     With ``max_pixels``, a step that would produce a larger image (resize, rotate) raises
-    ``PipelineError`` before allocating it.
+    ``PipelineError`` before allocating it; past ``deadline`` (``time.monotonic()``), the next
+    step raises ``TimeLimitExceeded`` instead of starting.
     """
     current = check_image(image)
     timings = []
@@ -315,6 +324,9 @@ def run_pipeline(
                     filter=step.filter,
                     allowed={"max_pixels": max_pixels},
                 )
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeLimitExceeded(
+                f"the time limit ran out before step {index} ({step.filter})")
         started = time.perf_counter()
         current = spec.func(current, **step.params)
         timings.append({"filter": step.filter, "ms": (time.perf_counter() - started) * 1000.0})

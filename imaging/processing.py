@@ -58,6 +58,7 @@ class Limits:
     max_pixels: int
     max_jpeg_scans: int = DEFAULT_MAX_JPEG_SCANS
     max_cost_ms: float = float("inf")
+    time_limit_s: float | None = None  # checked between steps (a worker also kills)
 
 
 def shrink_on_load(steps: list[Step], header: Header) -> tuple[list[Step], tuple[int, int] | None]:
@@ -99,6 +100,7 @@ def process_image(
     sRGB (``"srgb"``); EXIF is dropped unless ``keep_metadata`` (``imaging.metadata``).
     """
     started = time.perf_counter()
+    deadline = time.monotonic() + limits.time_limit_s if limits.time_limit_s else None
     steps = steps_from_json(steps_json)  # cheap, so bad steps fail before any I/O
     storage = Storage(media_root)
     try:
@@ -121,7 +123,8 @@ def process_image(
     if colour_profile == "srgb":
         image = to_srgb(image, metadata.icc_profile)
         metadata = Metadata(None, metadata.exif)
-    output, timings = run_pipeline(image, steps, max_pixels=limits.max_pixels)
+    output, timings = run_pipeline(image, steps, max_pixels=limits.max_pixels,
+                                   deadline=deadline)
     del image
     encoded = encode_image(output, fmt, quality=quality, effort=effort, metadata=metadata)
     key = storage.output_key(job_id, index, image_id, fmt)

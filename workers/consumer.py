@@ -17,9 +17,10 @@ from distributed.messages import TaskMessage, TaskResult
 from distributed.queue import Delivery, Queue
 from distributed.retry import compute_backoff
 from workers.outcomes import OutcomeRecorder, log_fields
+from workers.sandbox import Sandbox
 from workers.settings import WorkerSettings
 from workers.state import WorkerState
-from workers.tasks import PERMANENT_ERRORS, Interrupted, error_kind, perform
+from workers.tasks import Interrupted, error_kind, is_permanent, perform
 
 logger = logging.getLogger("workers.runtime")
 
@@ -36,6 +37,7 @@ class Consumer:
     def __init__(
         self, *, queue: Queue, state: WorkerState, recorder: OutcomeRecorder,
         settings: WorkerSettings, owner: str, stop: threading.Event, force: threading.Event,
+        sandbox: Sandbox,
     ) -> None:
         self.queue = queue
         self.state = state
@@ -45,6 +47,7 @@ class Consumer:
         self.owner = owner
         self.stop = stop
         self.force = force
+        self.sandbox = sandbox
         self._fetch_no = itertools.count()
         self._fetch_size = 1
         self._last_claim = 0.0
@@ -52,6 +55,12 @@ class Consumer:
 
     def run(self) -> None:
         """Work until a warm shutdown is requested; the task in hand is finished first."""
+        try:
+            self._loop()
+        finally:
+            self.sandbox.close()
+
+    def _loop(self) -> None:
         outage = 0
         while not self.stop.is_set():
             try:
@@ -145,8 +154,8 @@ class Consumer:
         self.state.begin(d.task_id, request_id)
         logger.debug("task.start", extra=log_fields(self.worker_id, d, request_id))
         try:
-            fields = perform(message, media_root=self.settings.media_root,
-                             max_pixels=self.settings.max_image_pixels, stop=self.force)
+            fields = perform(message, d.payload, settings=self.settings, sandbox=self.sandbox,
+                             stop=self.force)
             fields["timings"] = tuple(fields.get("timings", ()))
             result = TaskResult(duration_ms=_ms_since(started), worker=self.worker_id,
                                 attempt=d.attempt, **fields)
@@ -156,7 +165,7 @@ class Consumer:
         except Exception as exc:
             self.recorder.fail(
                 d, kind=error_kind(exc), message=str(exc) or type(exc).__name__,
-                permanent=isinstance(exc, PERMANENT_ERRORS), duration_ms=_ms_since(started),
+                permanent=is_permanent(exc), duration_ms=_ms_since(started),
                 request_id=request_id,
             )
             return None

@@ -34,6 +34,7 @@ from imaging.filters import FILTERS
 from workers.consumer import Consumer
 from workers.leases import LeaseKeeper, touch_health_file
 from workers.outcomes import OutcomeRecorder
+from workers.sandbox import Sandbox
 from workers.settings import WorkerSettings
 from workers.state import Status, WorkerState
 
@@ -95,7 +96,7 @@ class Worker:
         if not self._join_cluster():
             return ExitCode.OK
         threads = [
-            threading.Thread(target=self._consumer().run, name=f"work-{i}", daemon=True)
+            threading.Thread(target=self._consumer(i).run, name=f"work-{i}", daemon=True)
             for i in range(self.settings.concurrency)
         ]
         code = ExitCode.GRACE_EXPIRED
@@ -111,10 +112,12 @@ class Worker:
             self._leave(code)
         return code
 
-    def _consumer(self) -> Consumer:
+    def _consumer(self, number: int) -> Consumer:
+        sandbox = Sandbox(memory_limit_mb=self.settings.memory_limit_mb,
+                          name=f"{self.id}-{number}")
         return Consumer(
             queue=self.queue, state=self.state, recorder=self.recorder, settings=self.settings,
-            owner=self.owner, stop=self._stop, force=self._force,
+            owner=self.owner, stop=self._stop, force=self._force, sandbox=sandbox,
         )
 
     def _join_cluster(self) -> bool:

@@ -1,0 +1,199 @@
+"""Running a task where it can be stopped for real: a child process per work thread.
+
+The child runs one task at a time. Its address space is capped by the kernel
+(``RLIMIT_AS`` at its start-up size plus ``WORKER_MEMORY_LIMIT_MB``), so an allocation past the
+budget fails inside the child (``memory_limit_exceeded``) instead of taking the worker, or the
+machine, down. A task still running at ``TASK_TIME_LIMIT_SECONDS`` is stopped with SIGKILL
+(``time_limit_exceeded``); the next task gets a fresh child. A child killed by someone else
+(the kernel's OOM killer under a cgroup limit) is reported as ``memory_limit_exceeded``; any
+other death as ``task_process_died`` (transient: retried). The child dies with its worker
+(``PR_SET_PDEATHSIG``), so a SIGKILLed worker leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing
+import os
+import resource
+import signal
+import threading
+import time
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+logger = logging.getLogger("workers.runtime")
+
+_PR_SET_PDEATHSIG = 1
+_POLL_S = 0.05
+
+
+class SandboxError(Exception):
+    """The task did not finish in its child; ``code`` names why."""
+
+    code = "task_process_died"
+    permanent = False
+
+
+class TimeLimitExceeded(SandboxError):
+    code = "time_limit_exceeded"
+    permanent = True
+
+
+class MemoryLimitExceeded(SandboxError):
+    code = "memory_limit_exceeded"
+    permanent = True
+
+
+class TaskFailed(Exception):
+    """The task raised in the child: its error kind, message and permanence, as data."""
+
+    def __init__(self, kind: str, message: str, permanent: bool) -> None:
+        super().__init__(message)
+        self.code = kind
+        self.permanent = permanent
+
+
+class Cancelled(Exception):
+    """A cold shutdown stopped the task: its lease expires and it is redelivered."""
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except OSError:  # not Linux: the child then outlives a SIGKILLed worker until it ends
+        pass
+    if os.getppid() != parent_pid:  # the worker died before the line above: follow it now
+        os._exit(1)
+
+
+def _limit_memory(extra_mb: int) -> None:
+    if extra_mb <= 0:
+        return
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[0])
+    limit = pages * resource.getpagesize() + extra_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    text = str(exc)
+    return isinstance(exc, MemoryError) or (
+        type(exc).__name__ == "error"  # cv2.error
+        and ("Insufficient memory" in text or "Failed to allocate" in text
+             or "OutOfMemory" in text)
+    )
+
+
+def _child_main(conn: Connection, memory_limit_mb: int, parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides; Ctrl+C reaches all
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    from imaging.processing import limit_native_threads
+    from workers.tasks import PERMANENT_ERRORS, error_kind, run_in_child
+
+    limit_native_threads(1)
+    _limit_memory(memory_limit_mb)  # after the imports: they are not the task's
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:
+            return
+        try:
+            conn.send(("ok", run_in_child(**request)))
+        except BaseException as exc:
+            if _is_out_of_memory(exc):
+                reply = ("error", "memory_limit_exceeded",
+                         f"the task needed more than WORKER_MEMORY_LIMIT_MB={memory_limit_mb}"
+                         f" MB ({type(exc).__name__})", True)
+            else:
+                reply = ("error", error_kind(exc), str(exc) or type(exc).__name__,
+                         isinstance(exc, PERMANENT_ERRORS))
+            try:
+                conn.send(reply)
+            except MemoryError:
+                conn.send(("error", "memory_limit_exceeded", "out of memory", True))
+
+
+class Sandbox:
+    """One child process, started on first use and replaced after a kill or a death."""
+
+    def __init__(self, *, memory_limit_mb: int, name: str) -> None:
+        self.memory_limit_mb = memory_limit_mb
+        self.name = name
+        self._context = multiprocessing.get_context("spawn")
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+
+    def _ensure(self) -> tuple[BaseProcess, Connection]:
+        if self._process is None or not self._process.is_alive() or self._conn is None:
+            self._discard()
+            parent, child = self._context.Pipe()
+            process = self._context.Process(
+                target=_child_main, args=(child, self.memory_limit_mb, os.getpid()),
+                name=f"{self.name}-task", daemon=True,
+            )
+            process.start()
+            child.close()
+            self._process, self._conn = process, parent
+        return self._process, self._conn
+
+    def run(self, request: dict[str, Any], *, time_limit_s: float,
+            cancel: threading.Event) -> Any:
+        """Run ``workers.tasks.run_in_child(**request)`` in the child; its result. Raises
+        :class:`TaskFailed`, :class:`TimeLimitExceeded`, :class:`MemoryLimitExceeded`,
+        :class:`SandboxError` or :class:`Cancelled`."""
+        with self._lock:
+            process, conn = self._ensure()
+            conn.send(request)
+            deadline = time.monotonic() + time_limit_s
+            while not conn.poll(_POLL_S):
+                if cancel.is_set():
+                    self._kill()
+                    raise Cancelled("cold shutdown")
+                if time.monotonic() >= deadline:
+                    self._kill()
+                    raise TimeLimitExceeded(
+                        f"the task ran past TASK_TIME_LIMIT_SECONDS={time_limit_s:g} and was "
+                        "stopped")
+                if not process.is_alive():
+                    break
+            try:
+                reply = conn.recv()
+            except (EOFError, OSError):
+                raise self._death(process) from None
+        if reply[0] == "ok":
+            return reply[1]
+        _, kind, message, permanent = reply
+        raise TaskFailed(kind, message, permanent)
+
+    def _death(self, process: BaseProcess) -> SandboxError:
+        process.join(5)
+        code = process.exitcode
+        self._discard()
+        if code == -signal.SIGKILL:
+            return MemoryLimitExceeded(
+                "the task's process was killed (SIGKILL), as the kernel does at the memory "
+                "limit")
+        return SandboxError(f"the task's process died (exit code {code})")
+
+    def _kill(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+        self._discard()
+
+    def _discard(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+        self._process = None
+
+    def close(self) -> None:
+        """Stop the child (end of the worker)."""
+        with self._lock:
+            self._kill()
