@@ -28,6 +28,7 @@ logger = logging.getLogger("workers.runtime")
 
 _PR_SET_PDEATHSIG = 1
 _POLL_S = 0.05
+_STARTUP_S = 120.0  # importing NumPy and OpenCV on a loaded machine
 
 
 class SandboxError(Exception):
@@ -97,6 +98,7 @@ def _child_main(conn: Connection, memory_limit_mb: int, parent_pid: int) -> None
 
     limit_native_threads(1)
     _limit_memory(memory_limit_mb)  # after the imports: they are not the task's
+    conn.send(("ready",))  # a task's time starts now, not while this process boots
     while True:
         try:
             request = conn.recv()
@@ -140,6 +142,13 @@ class Sandbox:
             process.start()
             child.close()
             self._process, self._conn = process, parent
+            if not parent.poll(_STARTUP_S):
+                self._kill()
+                raise SandboxError(f"the task process did not start in {_STARTUP_S:g} s")
+            try:
+                parent.recv()  # ("ready",)
+            except (EOFError, OSError):
+                raise self._death(process) from None
         return self._process, self._conn
 
     def run(self, request: dict[str, Any], *, time_limit_s: float,
