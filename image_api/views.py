@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 import zipfile
 from typing import Any
@@ -21,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from image_api import parsers as strict_json
 from image_api import pools
 from image_api.errors import ApplicationError
 from image_api.selectors import (
@@ -115,7 +115,9 @@ def request_options(request: Request) -> Any:
     if hasattr(raw, "read"):
         raw = raw.read().decode("utf-8", errors="replace")
     try:
-        options = json.loads(raw)
+        options = strict_json.loads(raw)
+    except strict_json.JSONTooDeep as exc:
+        raise ApplicationError(f"'options': {exc}", code="json_too_deep") from None
     except ValueError as exc:
         raise ApplicationError(
             f"'options' is not valid JSON: {exc}", status=400, code="invalid_options"
