@@ -36,6 +36,9 @@ from image_api.serializers import (
     ImageListItemSerializer,
     ImageMetaSerializer,
     JobSerializer,
+    StrictCharField,
+    StrictInputSerializer,
+    StrictIntegerField,
     job_serializer_class,
 )
 from image_api.services import BatchSpec, batch_prepare, image_upload_batch, job_run_local
@@ -104,6 +107,13 @@ def request_options(request: Request) -> Any:
     """The batch options: the JSON body, or the JSON string in the 'options' form field."""
     if not request.content_type.startswith(FORM_TYPES):
         return request.data
+    unknown = sorted(set(request.POST) - {"options"})
+    if unknown:
+        raise ApplicationError(
+            f"Unknown form field(s) {', '.join(map(repr, unknown))}; send the batch options "
+            "as a JSON string in 'options' and images under 'files'.",
+            code="unknown_fields", extra={"fields": unknown},
+        )
     raw = request.data.get("options")
     if raw is None:
         raise ApplicationError(
@@ -249,7 +259,7 @@ class JobCreateLocalApi(APIView):
 
     mode: str = pools.THREADING
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         class Meta:
             ref_name = "BatchOptions"
 
@@ -264,7 +274,7 @@ class JobCreateLocalApi(APIView):
             help_text='Steps form (instead of filters): [{"filter": "blur", "params": {...}}].',
         )
         images = serializers.ListField(
-            child=serializers.CharField(max_length=128),
+            child=StrictCharField(max_length=128),
             required=False,
             help_text="Ids of earlier uploads or samples. Omitted (and no files): the samples.",
         )
@@ -272,7 +282,7 @@ class JobCreateLocalApi(APIView):
             choices=OUTPUT_FORMATS, required=False, allow_null=True,
             help_text="Default: each input's format (PNG if it is not an output format).",
         )
-        quality = serializers.IntegerField(
+        quality = StrictIntegerField(
             min_value=1, max_value=100, required=False, allow_null=True,
             help_text="JPEG/WebP quality, default 90.",
         )

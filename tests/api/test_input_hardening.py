@@ -84,6 +84,108 @@ def nested(depth: int) -> str:
     return "[" * depth + "1" + "]" * depth
 
 
+# --- numbers --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_401_digit_filter_parameter_is_a_400_naming_step_filter_and_param(
+    api, mode, nothing_happened
+) -> None:
+    response = post_json(api, batch_url(mode), BLUR_HUGE)
+
+    body = error_body(response, 400, "invalid_pipeline")
+    assert (body["step"], body["filter"], body["param"]) == (0, "blur", "radius")
+    assert "401-digit" in body["message"] and len(body["message"]) < 200
+    nothing_happened()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_401_digit_parameter_in_multipart_options_stores_nothing(
+    api, mode, png_bytes, nothing_happened
+) -> None:
+    response = post_multipart(api, batch_url(mode), json.dumps(BLUR_HUGE), png_bytes())
+
+    body = error_body(response, 400, "invalid_pipeline")
+    assert (body["step"], body["filter"], body["param"]) == (0, "blur", "radius")
+    nothing_happened()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [
+        ({"threshold": {"value": HUGE}}, "value"),  # int parameter
+        ({"threshold": {"value": -HUGE}}, "value"),
+        ({"threshold": {"value": 1e300}}, "value"),  # integral float, far out of range
+        ({"threshold": {"value": "128"}}, "value"),  # a numeric string is not a number
+        ({"threshold": {"value": True}}, "value"),  # nor is a bool
+        ({"blur": {"radius": "2"}}, "radius"),
+        ({"blur": {"radius": False}}, "radius"),
+        ({"blur": {"radius": 1.7976931348623157e308}}, "radius"),
+    ],
+)
+def test_filter_parameters_take_json_numbers_in_range_only(
+    api, mode, params, param, nothing_happened
+) -> None:
+    response = post_json(api, batch_url(mode), {"filters": list(params), "filter_params": params})
+
+    body = error_body(response, 400, "invalid_pipeline")
+    assert (body["filter"], body["param"]) == (next(iter(params)), param)
+    nothing_happened()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
+def test_non_finite_numbers_in_a_json_body_are_a_parse_error(
+    api, mode, number, nothing_happened
+) -> None:
+    text = '{"filters": ["blur"], "filter_params": {"blur": {"radius": ' + number + "}}}"
+
+    response = post_raw(api, batch_url(mode), text)
+
+    assert "JSON parse error" in error_body(response, 400, "parse_error")["message"]
+    nothing_happened()
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "1e400"])
+def test_non_finite_numbers_in_multipart_options_are_invalid_options(
+    api, number, png_bytes, nothing_happened
+) -> None:
+    options = '{"filters": ["blur"], "filter_params": {"blur": {"radius": ' + number + "}}}"
+
+    response = post_multipart(api, batch_url("threading"), options, png_bytes())
+
+    error_body(response, 400, "invalid_options")
+    nothing_happened()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("quality", ["90", True, 90.5, HUGE, -HUGE, [90], {"q": 90}])
+def test_quality_must_be_a_json_integer_from_1_to_100(
+    api, mode, quality, nothing_happened
+) -> None:
+    response = post_json(api, batch_url(mode), {**ONE_SAMPLE, "quality": quality})
+
+    body = error_body(response, 400, "invalid_request")
+    assert list(body["fields"]) == ["quality"]
+    nothing_happened()
+
+
+def test_an_integral_float_quality_is_the_same_json_number(api) -> None:
+    response = post_json(api, batch_url("threading"), {**ONE_SAMPLE, "quality": 80.0})
+
+    assert response.status_code == 200, response.content
+    assert response.json()["quality"] == 80
+
+
+@pytest.mark.parametrize("images", [[1], ["sample-badge", None], "sample-badge"])
+def test_image_ids_must_be_a_list_of_strings(api, images, nothing_happened) -> None:
+    response = post_json(api, batch_url("distributed"), {"filters": [], "images": images})
+
+    assert list(error_body(response, 400, "invalid_request")["fields"]) == ["images"]
+    nothing_happened()
+
+
 # --- JSON nesting ---------------------------------------------------------------------------
 
 
@@ -133,3 +235,46 @@ def test_a_dead_letter_action_nested_2000_levels_deep_is_a_400(api) -> None:
     response = post_raw(api, "/api/dead-letters/", text)
 
     error_body(response, 400, "json_too_deep")
+
+
+# --- unknown keys ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_misspelt_top_level_key_is_a_400_naming_it(api, mode, nothing_happened) -> None:
+    response = post_json(api, batch_url(mode), {"filtres": ["blur"], "qualty": 80})
+
+    body = error_body(response, 400, "unknown_fields")
+    assert body["fields"] == ["filtres", "qualty"]
+    assert "'filtres'" in body["message"] and "'qualty'" in body["message"]
+    assert "filters" in body["message"].split("accepted fields:")[1]
+    nothing_happened()
+
+
+def test_an_unknown_key_is_refused_even_beside_a_valid_pipeline(api, nothing_happened) -> None:
+    response = post_json(api, batch_url("distributed"), {**ONE_SAMPLE, "priorty": "high"})
+
+    assert error_body(response, 400, "unknown_fields")["fields"] == ["priorty"]
+    nothing_happened()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_unknown_key_in_multipart_options_is_a_400(
+    api, mode, png_bytes, nothing_happened
+) -> None:
+    options = json.dumps({"filters": ["grayscale"], "output_fromat": "png"})
+
+    response = post_multipart(api, batch_url(mode), options, png_bytes())
+
+    assert error_body(response, 400, "unknown_fields")["fields"] == ["output_fromat"]
+    nothing_happened()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_unknown_multipart_form_field_is_a_400(api, mode, png_bytes, nothing_happened) -> None:
+    options = json.dumps({"filters": ["grayscale"]})
+
+    response = post_multipart(api, batch_url(mode), options, png_bytes(), priority="high")
+
+    assert error_body(response, 400, "unknown_fields")["fields"] == ["priority"]
+    nothing_happened()
