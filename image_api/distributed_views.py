@@ -25,9 +25,11 @@ from image_api.errors import ApplicationError
 from image_api.selectors import job_get
 from image_api.serializers import absolute_url
 from image_api.views import (
+    JOB_ID_PARAMETER,
     SEED_EXAMPLE,
     ErrorSerializer,
     JobCreateLocalApi,
+    checked_job_id,
     parse_batch_request,
 )
 
@@ -90,6 +92,7 @@ class JobCreateDistributedApi(APIView):
 class JobCancelApi(APIView):
     @extend_schema(
         summary="Cancel a distributed job's tasks that have not started",
+        parameters=[JOB_ID_PARAMETER],
         request=None,
         responses={200: inline_serializer(name="JobCancelResult", fields={
             "id": serializers.CharField(), "cancelled": serializers.IntegerField(),
@@ -97,7 +100,7 @@ class JobCancelApi(APIView):
             404: ErrorSerializer, 409: ErrorSerializer, 503: ErrorSerializer},
     )
     def post(self, request: Request, job_id: str) -> Response:
-        cancelled = job_cancel(job_id=job_id)
+        cancelled = job_cancel(job_id=checked_job_id(job_id))
         job = job_get(job_id)
         return Response({"id": job_id, "cancelled": cancelled,
                          "status": job["status"] if job else "cancelled"})

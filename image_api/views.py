@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 import zipfile
 from typing import Any
@@ -10,6 +11,7 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
+    OpenApiParameter,
     PolymorphicProxySerializer,
     extend_schema,
     inline_serializer,
@@ -44,6 +46,7 @@ from image_api.serializers import (
 from image_api.services import BatchSpec, batch_prepare, image_upload_batch, job_run_local
 from imaging.codecs import CONTENT_TYPES, OUTPUT_FORMATS
 from imaging.filters import filter_schemas
+from imaging.storage import is_image_id
 
 # The multipart fields that may carry images, in the order their files join the batch.
 FILE_FIELDS = ("files", "file", "images", "image")
@@ -55,6 +58,17 @@ ErrorSerializer = inline_serializer(
         "error": serializers.CharField(help_text="Machine-readable code, e.g. corrupt_image."),
         "message": serializers.CharField(help_text="What went wrong, for humans."),
     },
+)
+# The shapes of the ids the API hands out (services.new_job_id, Storage.save_upload / samples).
+JOB_ID_PATTERN = r"^job_[0-9a-f]{32}$"
+IMAGE_ID_PATTERN = r"^(img_[0-9a-f]{32}|sample-[a-z0-9][a-z0-9-]{0,63})$"
+JOB_ID_PARAMETER = OpenApiParameter(
+    "job_id", str, OpenApiParameter.PATH, pattern=JOB_ID_PATTERN,
+    description="A job id as returned by a batch endpoint: job_<32 hex digits>.",
+)
+IMAGE_ID_PARAMETER = OpenApiParameter(
+    "image_id", str, OpenApiParameter.PATH, pattern=IMAGE_ID_PATTERN,
+    description="An upload id (img_<32 hex digits>) or a sample id (sample-<name>).",
 )
 BINARY_IMAGE = {(200, content_type): OpenApiTypes.BINARY for content_type in
                 sorted(set(CONTENT_TYPES.values()))}
@@ -90,6 +104,27 @@ class BinaryContentNegotiation(BaseContentNegotiation):
 
     def select_renderer(self, request: Request, renderers: list, format_suffix: Any = None) -> Any:
         return renderers[0], renderers[0].media_type
+
+
+def checked_job_id(job_id: str) -> str:
+    """The job id of a URL. One that cannot be a job id is a 404 before any lookup: it never
+    reaches the database, the storage or a Redis key."""
+    if not re.fullmatch(JOB_ID_PATTERN, job_id):
+        raise ApplicationError(
+            f"Unknown job id {job_id!r}: job ids look like job_<32 hex digits>.",
+            status=404, code="job_not_found", extra={"job": job_id},
+        )
+    return job_id
+
+
+def checked_image_id(image_id: str) -> str:
+    """The image id of a URL; 404 image_not_found before any lookup if it cannot be one."""
+    if not is_image_id(image_id):
+        raise ApplicationError(
+            f"Unknown image id {image_id!r}: image ids look like img_<32 hex digits> or "
+            "sample-<name>.", status=404, code="image_not_found", extra={"image": image_id},
+        )
+    return image_id
 
 
 def request_files(request: Request) -> list:
@@ -245,10 +280,11 @@ class ImageFileApi(APIView):
     @extend_schema(
         summary="The stored image's bytes",
         operation_id="images_file_retrieve",
+        parameters=[IMAGE_ID_PARAMETER],
         responses={**BINARY_IMAGE, 404: ErrorSerializer},
     )
     def get(self, request: Request, image_id: str) -> FileResponse:
-        path, meta = image_file(image_id)
+        path, meta = image_file(checked_image_id(image_id))
         return FileResponse(
             path.open("rb"), content_type=CONTENT_TYPES[meta["format"]], filename=path.name
         )
@@ -311,7 +347,7 @@ class JobCreateLocalApi(APIView):
 
 
 class JobDetailApi(APIView):
-    @extend_schema(responses={
+    @extend_schema(parameters=[JOB_ID_PARAMETER], responses={
         200: PolymorphicProxySerializer(
             component_name="AnyJob", serializers=[JobSerializer, DistributedJobSerializer],
             resource_type_field_name=None,
@@ -319,7 +355,7 @@ class JobDetailApi(APIView):
         404: ErrorSerializer, 503: ErrorSerializer,
     })
     def get(self, request: Request, job_id: str) -> Response:
-        job = job_get(job_id)
+        job = job_get(checked_job_id(job_id))
         if job is None:
             raise ApplicationError(
                 f"Unknown job id {job_id!r}.", status=404, code="job_not_found",
@@ -332,10 +368,10 @@ class JobDetailApi(APIView):
 class JobOutputApi(APIView):
     content_negotiation_class = BinaryContentNegotiation
 
-    @extend_schema(summary="One output image of a job",
+    @extend_schema(summary="One output image of a job", parameters=[JOB_ID_PARAMETER],
                    responses={**BINARY_IMAGE, 404: ErrorSerializer})
     def get(self, request: Request, job_id: str, index: int) -> FileResponse:
-        path, fmt = job_output(job_id, index)
+        path, fmt = job_output(checked_job_id(job_id), index)
         return FileResponse(path.open("rb"), content_type=CONTENT_TYPES[fmt], filename=path.name)
 
 
@@ -346,10 +382,11 @@ class JobResultsZipApi(APIView):
         summary="Zip of every completed output",
         operation_id="jobs_results_zip",
         description='Entries are named "<index>-<image id>.<ext>".',
+        parameters=[JOB_ID_PARAMETER],
         responses={(200, "application/zip"): OpenApiTypes.BINARY, 404: ErrorSerializer},
     )
     def get(self, request: Request, job_id: str) -> FileResponse:
-        files = job_output_files(job_id)
+        files = job_output_files(checked_job_id(job_id))
         # An anonymous temp file, never all in memory; FileResponse closes (and so deletes) it.
         archive = tempfile.TemporaryFile()  # noqa: SIM115
         try:

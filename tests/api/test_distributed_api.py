@@ -136,7 +136,7 @@ def test_queue_cap_answers_429_with_retry_after(
 
 @pytest.mark.parametrize("method, path", [
     ("post", URL), ("get", "/api/workers/status/"), ("get", "/api/dead-letters/"),
-    ("get", "/api/jobs/job_0123/"),
+    ("get", f"/api/jobs/job_{'0' * 32}/"),
 ])
 def test_unreachable_redis_answers_503_json(api, settings, queue_config, method, path):
     from distributed.embedded import free_port

@@ -278,3 +278,54 @@ def test_an_unknown_multipart_form_field_is_a_400(api, mode, png_bytes, nothing_
 
     assert error_body(response, 400, "unknown_fields")["fields"] == ["priority"]
     nothing_happened()
+
+
+# --- ids in URLs ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def queued_job(api) -> str:
+    response = post_json(api, batch_url("distributed"), ONE_SAMPLE)
+    assert response.status_code == 202, response.content
+    return response.json()["id"]
+
+
+@pytest.mark.parametrize("suffix", [":tasks", ".0", "x", ":tasks:x"])
+def test_a_real_job_id_with_a_suffix_is_job_not_found(
+    api, queued_job, suffix, redis_commands
+) -> None:
+    job_id = queued_job + suffix
+    responses = []
+
+    commands = redis_commands(lambda: responses.extend([
+        api.get(f"/api/jobs/{job_id}/"),
+        api.post(f"/api/jobs/{job_id}/cancel/"),
+        api.get(f"/api/jobs/{job_id}/outputs/0/"),
+        api.get(f"/api/jobs/{job_id}/results.zip"),
+    ]))
+
+    for response in responses:
+        assert error_body(response, 404, "job_not_found")["job"] == job_id
+    assert commands == 0
+    assert api.get(f"/api/jobs/{queued_job}/").json()["status"] == "queued"  # untouched
+
+
+@pytest.mark.parametrize("job_id", ["job_1", "JOB_" + "A" * 32, "job_" + "g" * 32, "x" * 300])
+def test_malformed_job_ids_are_404_without_a_database_or_redis_lookup(
+    api, job_id, redis_commands, django_assert_num_queries
+) -> None:
+    with django_assert_num_queries(0):
+        commands = redis_commands(lambda: error_body(
+            api.get(f"/api/jobs/{job_id}/"), 404, "job_not_found"))
+
+    assert commands == 0
+
+
+@pytest.mark.parametrize(
+    "image_id", ["img_1", "img_" + "F" * 32, "sample-", "sample-Badge", "sample-" + "a" * 65]
+)
+def test_malformed_image_ids_are_404_without_touching_storage(api, image_id, media_root) -> None:
+    response = api.get(f"/api/images/{image_id}/")
+
+    assert error_body(response, 404, "image_not_found")["image"] == image_id
+    assert list(media_root.iterdir()) == []  # not even the samples were generated
