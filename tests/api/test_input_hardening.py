@@ -280,6 +280,66 @@ def test_an_unknown_multipart_form_field_is_a_400(api, mode, png_bytes, nothing_
     nothing_happened()
 
 
+# --- dead letters ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "offset=9223372036854775806",
+        f"offset={2**32 + 1}",
+        "offset=-1",
+        "offset=" + "9" * 401,
+        "offset=ten",
+        "limit=0",
+        "limit=501",
+        "limit=-5",
+        "limit=1.5",
+    ],
+)
+def test_dead_letter_pagination_out_of_range_is_a_400(api, query, redis_commands) -> None:
+    commands = redis_commands(lambda: error_body(
+        api.get(f"/api/dead-letters/?{query}"), 400, "invalid_pagination"))
+
+    assert commands == 0
+
+
+def test_dead_letter_pagination_bounds_are_accepted(api) -> None:
+    response = api.get(f"/api/dead-letters/?offset={2**32}&limit=500")
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {"total": 0, "offset": 2**32, "limit": 500, "items": []}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"action": "requeue", "all": "true"},
+        {"action": "requeue", "all": 1},
+        {"action": "requeue", "task_ids": [1]},
+        {"action": "requeue", "task_ids": ["x"]},
+        {"action": "requeue", "task_ids": [f"job_{'a' * 32}:tasks.0"]},
+        {"action": "requeue", "task_ids": [f"job_{'a' * 32}"]},
+    ],
+)
+def test_dead_letter_actions_take_json_booleans_and_task_ids_only(api, body) -> None:
+    response = post_json(api, "/api/dead-letters/", body)
+
+    assert set(error_body(response, 400, "invalid_request")["fields"]) <= {"all", "task_ids"}
+
+
+def test_an_unknown_key_in_a_dead_letter_action_is_a_400(api) -> None:
+    response = post_json(api, "/api/dead-letters/", {"action": "discard", "all": True, "x": 1})
+
+    assert error_body(response, 400, "unknown_fields")["fields"] == ["x"]
+
+
+def test_dead_letter_actions_are_json_only(api) -> None:
+    response = api.post("/api/dead-letters/", {"action": "discard", "all": "true"})
+
+    error_body(response, 415, "unsupported_media_type")
+
+
 # --- ids in URLs ----------------------------------------------------------------------------
 
 
