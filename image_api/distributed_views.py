@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -147,19 +147,12 @@ class DeadLetterApi(APIView):
 
         action = serializers.ChoiceField(choices=["requeue", "discard"])
         task_ids = serializers.ListField(
-            child=StrictCharField(max_length=200), required=False, allow_empty=False,
-            max_length=1000, help_text="Which dead letters (task ids as listed, "
-            "job_<32 hex digits>.<index>); omit and set all=true for all.",
+            child=StrictCharField(max_length=200, validators=[RegexValidator(
+                TASK_ID_PATTERN, "Not a task id (job_<32 hex digits>.<index>).")]),
+            required=False, allow_empty=False, max_length=1000,
+            help_text="Which dead letters (task ids as listed); omit and set all=true for all.",
         )
         all = StrictBooleanField(required=False, default=False)
-
-        def validate_task_ids(self, task_ids: list[str]) -> list[str]:
-            for index, task_id in enumerate(task_ids):
-                if not re.fullmatch(TASK_ID_PATTERN, task_id):
-                    raise serializers.ValidationError(
-                        f"[{index}] {task_id!r} is not a task id (job_<32 hex digits>.<index>)."
-                    )
-            return task_ids
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             if bool(attrs.get("task_ids")) == bool(attrs.get("all")):

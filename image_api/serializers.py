@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.urls import reverse
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 
@@ -25,6 +28,30 @@ class StrictInputSerializer(serializers.Serializer):
             if unknown:
                 raise unknown_fields_error(unknown, accepted=list(self.fields))
         return super().to_internal_value(data)
+
+
+class StrictInputSchema(OpenApiSerializerExtension):
+    """In the OpenAPI schema, a StrictInputSerializer is a closed object
+    (``additionalProperties: false``) described by its own docstring, not by this base's."""
+
+    target_class = StrictInputSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema["additionalProperties"] = False
+        cls = self.target if isinstance(self.target, type) else type(self.target)
+        own_doc = vars(cls).get("__doc__")
+        if own_doc:
+            schema["description"] = own_doc.strip()
+        else:
+            schema.pop("description", None)
+        return schema
+
+
+@extend_schema_field(OpenApiTypes.BINARY)
+class UploadField(serializers.FileField):
+    """A file part of a multipart request (documented as binary, not as a URL)."""
 
 
 class StrictIntegerField(serializers.IntegerField):

@@ -41,6 +41,7 @@ from image_api.serializers import (
     StrictCharField,
     StrictInputSerializer,
     StrictIntegerField,
+    UploadField,
     job_serializer_class,
 )
 from image_api.services import BatchSpec, batch_prepare, image_upload_batch, job_run_local
@@ -142,6 +143,12 @@ def request_options(request: Request) -> Any:
     """The batch options: the JSON body, or the JSON string in the 'options' form field."""
     if not request.content_type.startswith(FORM_TYPES):
         return request.data
+    as_text = sorted(set(request.POST) & set(FILE_FIELDS))
+    if as_text:
+        raise ApplicationError(
+            f"Form field(s) {', '.join(map(repr, as_text))} must be file parts (with a file "
+            "name), not text.", code="not_a_file", extra={"fields": as_text},
+        )
     unknown = sorted(set(request.POST) - {"options"})
     if unknown:
         raise ApplicationError(
@@ -235,7 +242,7 @@ class ImageListUploadApi(APIView):
             ref_name = "ImageUpload"
 
         files = serializers.ListField(
-            child=serializers.FileField(),
+            child=UploadField(),
             help_text="One or more images (JPEG, PNG, WebP, BMP, TIFF). "
             "The fields 'file', 'image' and 'images' are accepted too.",
         )
@@ -327,7 +334,7 @@ class JobCreateLocalApi(APIView):
         class Meta:
             ref_name = "BatchMultipart"
 
-        files = serializers.ListField(child=serializers.FileField(), required=False)
+        files = serializers.ListField(child=UploadField(), required=False)
         options = serializers.CharField(help_text="The JSON body's object, as a string.")
 
     @extend_schema(

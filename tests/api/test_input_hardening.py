@@ -280,6 +280,30 @@ def test_an_unknown_multipart_form_field_is_a_400(api, mode, png_bytes, nothing_
     nothing_happened()
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_a_file_field_sent_as_text_is_a_400(api, mode, nothing_happened) -> None:
+    response = api.post(batch_url(mode), {"options": json.dumps(ONE_SAMPLE), "files": "a.png"},
+                        format="multipart")
+
+    assert error_body(response, 400, "not_a_file")["fields"] == ["files"]
+    nothing_happened()
+
+
+def test_the_schema_documents_closed_objects_and_id_patterns(api) -> None:
+    schema = api.get("/api/schema/?format=json").json()
+    components, paths = schema["components"]["schemas"], schema["paths"]
+
+    for name in ("BatchOptions", "DistributedBatchOptions", "DeadLetterAction"):
+        assert components[name]["additionalProperties"] is False, name
+        assert "unknown_fields" not in components[name].get("description", ""), name
+    [job_id] = paths["/api/jobs/{job_id}/"]["get"]["parameters"]
+    assert job_id["schema"]["pattern"] == "^job_[0-9a-f]{32}$"
+    [image_id] = paths["/api/images/{image_id}/"]["get"]["parameters"]
+    assert image_id["schema"]["pattern"].startswith("^(img_[0-9a-f]{32}|sample-")
+    upload = components["ImageUpload"]["properties"]["files"]["items"]
+    assert upload == {"type": "string", "format": "binary"}
+
+
 # --- dead letters ---------------------------------------------------------------------------
 
 
