@@ -56,8 +56,8 @@ OPERATIONS = [
     "POST /api/process-batch/threading/",
     "GET /api/workers/status/",
 ]
-# Examples per operation and strategy: 15 operations with 2 to 5 strategies each (an
-# operation without parameters has a single distinct request), about 500 requests in all.
+# Examples per operation and strategy: 15 operations with 2 to 4 strategies each (an
+# operation without parameters has a single distinct request): 374 requests in all.
 EXAMPLES_PER_STRATEGY = 10
 BATCHES = ("threading", "multiprocessing", "distributed")
 
