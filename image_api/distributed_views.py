@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -23,14 +24,28 @@ from image_api.distributed_services import (
     job_submit_distributed,
 )
 from image_api.errors import ApplicationError
+from image_api.parsers import JSONParser
 from image_api.selectors import job_get
-from image_api.serializers import absolute_url
+from image_api.serializers import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictInputSerializer,
+    absolute_url,
+)
 from image_api.views import (
+    JOB_ID_PARAMETER,
+    JOB_ID_PATTERN,
     SEED_EXAMPLE,
     ErrorSerializer,
     JobCreateLocalApi,
+    checked_job_id,
     parse_batch_request,
 )
+
+# Task ids are "<job id>.<index>" (distributed.keys.task_id_for).
+TASK_ID_PATTERN = JOB_ID_PATTERN.removesuffix("$") + r"\.[0-9]{1,9}$"
+# A dead-letter page starts at most this far in (Redis sorted sets hold at most 2^32 - 1).
+MAX_DEAD_LETTER_OFFSET = 2**32
 
 
 def request_id_of(request: Request) -> str | None:
@@ -101,6 +116,7 @@ class JobCreateDistributedApi(APIView):
 class JobCancelApi(APIView):
     @extend_schema(
         summary="Cancel a distributed job's tasks that have not started",
+        parameters=[JOB_ID_PARAMETER],
         request=None,
         responses={200: inline_serializer(name="JobCancelResult", fields={
             "id": serializers.CharField(), "cancelled": serializers.IntegerField(),
@@ -108,7 +124,7 @@ class JobCancelApi(APIView):
             404: ErrorSerializer, 409: ErrorSerializer, 503: ErrorSerializer},
     )
     def post(self, request: Request, job_id: str) -> Response:
-        cancelled = job_cancel(job_id=job_id)
+        cancelled = job_cancel(job_id=checked_job_id(job_id))
         job = job_get(job_id)
         return Response({"id": job_id, "cancelled": cancelled,
                          "status": job["status"] if job else "cancelled"})
@@ -125,16 +141,29 @@ class WorkersStatusApi(APIView):
 
 
 class DeadLetterApi(APIView):
-    class ActionSerializer(serializers.Serializer):
+    parser_classes = [JSONParser]
+
+    class PageSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "DeadLetterPage"
+
+        offset = serializers.IntegerField(min_value=0, max_value=MAX_DEAD_LETTER_OFFSET,
+                                          default=0, help_text="Dead letters to skip.")
+        limit = serializers.IntegerField(min_value=1, max_value=500, default=50,
+                                         help_text="Page size.")
+
+    class ActionSerializer(StrictInputSerializer):
         class Meta:
             ref_name = "DeadLetterAction"
 
         action = serializers.ChoiceField(choices=["requeue", "discard"])
         task_ids = serializers.ListField(
-            child=serializers.CharField(max_length=200), required=False, allow_empty=False,
-            max_length=1000, help_text="Which dead letters; omit and set all=true for all.",
+            child=StrictCharField(max_length=200, validators=[RegexValidator(
+                TASK_ID_PATTERN, "Not a task id (job_<32 hex digits>.<index>).")]),
+            required=False, allow_empty=False, max_length=1000,
+            help_text="Which dead letters (task ids as listed); omit and set all=true for all.",
         )
-        all = serializers.BooleanField(required=False, default=False)
+        all = StrictBooleanField(required=False, default=False)
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             if bool(attrs.get("task_ids")) == bool(attrs.get("all")):
@@ -143,17 +172,18 @@ class DeadLetterApi(APIView):
 
     @extend_schema(
         summary="List dead-lettered tasks (newest first)",
-        parameters=[OpenApiParameter("offset", int), OpenApiParameter("limit", int)],
-        responses={200: OpenApiTypes.OBJECT, 503: ErrorSerializer},
+        parameters=[PageSerializer],
+        responses={200: OpenApiTypes.OBJECT, 400: ErrorSerializer, 503: ErrorSerializer},
     )
     def get(self, request: Request) -> Response:
-        try:
-            offset = max(0, int(request.query_params.get("offset", 0)))
-            limit = min(500, max(1, int(request.query_params.get("limit", 50))))
-        except ValueError:
-            raise ApplicationError("offset and limit must be integers.",
-                                   code="invalid_pagination") from None
-        return Response(dead_letters_list(offset=offset, limit=limit))
+        page = self.PageSerializer(data=request.query_params)
+        if not page.is_valid():
+            raise ApplicationError(
+                f"Bad pagination: offset must be 0 to {MAX_DEAD_LETTER_OFFSET}, limit 1 to 500 "
+                f"({'; '.join(f'{k}: {v[0]}' for k, v in page.errors.items())})",
+                code="invalid_pagination", extra={"fields": page.errors},
+            )
+        return Response(dead_letters_list(**page.validated_data))
 
     @extend_schema(
         summary="Re-queue or discard dead letters",

@@ -151,9 +151,40 @@ def first_message(detail: Any, path: str = "") -> str:
     return f"{path}: {text}" if path else text
 
 
+UNKNOWN_FIELD = "unknown_field"
+
+
+def unknown_fields_error(
+    names: list[str], *, accepted: list[str]
+) -> drf_exceptions.ValidationError:
+    """What an input serializer raises for keys it does not declare (-> 400 unknown_fields)."""
+    text = f"Unknown field; accepted fields: {', '.join(accepted)}."
+    return drf_exceptions.ValidationError(
+        {name: [drf_exceptions.ErrorDetail(text, code=UNKNOWN_FIELD)] for name in names}
+    )
+
+
+def _unknown_fields(detail: Any) -> ApplicationError | None:
+    if not isinstance(detail, dict):
+        return None
+    names = [name for name, errors in detail.items()
+             if isinstance(errors, list) and errors
+             and all(getattr(error, "code", None) == UNKNOWN_FIELD for error in errors)]
+    if not names:
+        return None
+    accepted = str(detail[names[0]][0]).partition("; ")[2]
+    return ApplicationError(
+        f"Unknown field(s) {', '.join(map(repr, names))}; {accepted}",
+        status=400, code="unknown_fields", extra={"fields": names},
+    )
+
+
 @converts(drf_exceptions.ValidationError)
 def _validation_error(exc: drf_exceptions.ValidationError) -> ApplicationError:
     detail = exc.detail
+    unknown = _unknown_fields(detail)
+    if unknown is not None:
+        return unknown
     extra = {"fields": detail} if isinstance(detail, dict) else {"errors": detail}
     return ApplicationError(first_message(detail), status=400, code="invalid_request", extra=extra)
 

@@ -1,12 +1,98 @@
-"""Output serializers shared by several views (and by the distributed-mode views)."""
+"""Serializers shared by several views: the strict base of every JSON input serializer, and
+the output serializers (also used by the distributed-mode views)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.urls import reverse
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
+
+from image_api.errors import unknown_fields_error
+
+# --- input: strict JSON types, no unknown keys -------------------------------------------------
+
+
+class StrictInputSerializer(serializers.Serializer):
+    """Base of the JSON input serializers: a key no field declares (a misspelling such as
+    "filtres") is a 400 ``unknown_fields``, never silently ignored."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = [str(key) for key in data if key not in self.fields]
+            if unknown:
+                raise unknown_fields_error(unknown, accepted=list(self.fields))
+        return super().to_internal_value(data)
+
+
+class StrictInputSchema(OpenApiSerializerExtension):
+    """In the OpenAPI schema, a StrictInputSerializer is a closed object
+    (``additionalProperties: false``) described by its own docstring, not by this base's."""
+
+    target_class = StrictInputSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> Any:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        schema["additionalProperties"] = False
+        cls = self.target if isinstance(self.target, type) else type(self.target)
+        own_doc = vars(cls).get("__doc__")
+        if own_doc:
+            schema["description"] = own_doc.strip()
+        else:
+            schema.pop("description", None)
+        return schema
+
+
+@extend_schema_field(OpenApiTypes.BINARY)
+class UploadField(serializers.FileField):
+    """A file part of a multipart request (documented as binary, not as a URL)."""
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer. Strings ("90") and booleans are refused; an integral float (90.0) is
+    the same JSON number and accepted."""
+
+    default_error_messages = {"invalid": "A valid integer is required (a JSON number)."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        if isinstance(data, float):
+            if not data.is_integer():  # also false for NaN and infinities
+                self.fail("invalid")
+            data = int(data)
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false only (not "yes", 1 or "true")."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string only (DRF's CharField would turn 42 into "42")."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+# --- output ------------------------------------------------------------------------------------
 
 
 class ImageMetaSerializer(serializers.Serializer):

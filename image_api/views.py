@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import re
 import tempfile
 import zipfile
 from typing import Any
@@ -11,6 +11,7 @@ from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
+    OpenApiParameter,
     PolymorphicProxySerializer,
     extend_schema,
     inline_serializer,
@@ -21,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from image_api import parsers as strict_json
 from image_api import pools
 from image_api.errors import ApplicationError
 from image_api.selectors import (
@@ -36,11 +38,16 @@ from image_api.serializers import (
     ImageListItemSerializer,
     ImageMetaSerializer,
     JobSerializer,
+    StrictCharField,
+    StrictInputSerializer,
+    StrictIntegerField,
+    UploadField,
     job_serializer_class,
 )
 from image_api.services import BatchSpec, batch_prepare, image_upload_batch, job_run_local
 from imaging.codecs import CONTENT_TYPES, OUTPUT_FORMATS
 from imaging.filters import filter_schemas
+from imaging.storage import is_image_id
 
 # The multipart fields that may carry images, in the order their files join the batch.
 FILE_FIELDS = ("files", "file", "images", "image")
@@ -52,6 +59,17 @@ ErrorSerializer = inline_serializer(
         "error": serializers.CharField(help_text="Machine-readable code, e.g. corrupt_image."),
         "message": serializers.CharField(help_text="What went wrong, for humans."),
     },
+)
+# The shapes of the ids the API hands out (services.new_job_id, Storage.save_upload / samples).
+JOB_ID_PATTERN = r"^job_[0-9a-f]{32}$"
+IMAGE_ID_PATTERN = r"^(img_[0-9a-f]{32}|sample-[a-z0-9][a-z0-9-]{0,63})$"
+JOB_ID_PARAMETER = OpenApiParameter(
+    "job_id", str, OpenApiParameter.PATH, pattern=JOB_ID_PATTERN,
+    description="A job id as returned by a batch endpoint: job_<32 hex digits>.",
+)
+IMAGE_ID_PARAMETER = OpenApiParameter(
+    "image_id", str, OpenApiParameter.PATH, pattern=IMAGE_ID_PATTERN,
+    description="An upload id (img_<32 hex digits>) or a sample id (sample-<name>).",
 )
 BINARY_IMAGE = {(200, content_type): OpenApiTypes.BINARY for content_type in
                 sorted(set(CONTENT_TYPES.values()))}
@@ -89,6 +107,27 @@ class BinaryContentNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+def checked_job_id(job_id: str) -> str:
+    """The job id of a URL. One that cannot be a job id is a 404 before any lookup: it never
+    reaches the database, the storage or a Redis key."""
+    if not re.fullmatch(JOB_ID_PATTERN, job_id):
+        raise ApplicationError(
+            f"Unknown job id {job_id!r}: job ids look like job_<32 hex digits>.",
+            status=404, code="job_not_found", extra={"job": job_id},
+        )
+    return job_id
+
+
+def checked_image_id(image_id: str) -> str:
+    """The image id of a URL; 404 image_not_found before any lookup if it cannot be one."""
+    if not is_image_id(image_id):
+        raise ApplicationError(
+            f"Unknown image id {image_id!r}: image ids look like img_<32 hex digits> or "
+            "sample-<name>.", status=404, code="image_not_found", extra={"image": image_id},
+        )
+    return image_id
+
+
 def request_files(request: Request) -> list:
     """Uploaded files from the accepted multipart fields; any other file field is an error."""
     unexpected = sorted(set(request.FILES) - set(FILE_FIELDS))
@@ -104,6 +143,19 @@ def request_options(request: Request) -> Any:
     """The batch options: the JSON body, or the JSON string in the 'options' form field."""
     if not request.content_type.startswith(FORM_TYPES):
         return request.data
+    as_text = sorted(set(request.POST) & set(FILE_FIELDS))
+    if as_text:
+        raise ApplicationError(
+            f"Form field(s) {', '.join(map(repr, as_text))} must be file parts (with a file "
+            "name), not text.", code="not_a_file", extra={"fields": as_text},
+        )
+    unknown = sorted(set(request.POST) - {"options"})
+    if unknown:
+        raise ApplicationError(
+            f"Unknown form field(s) {', '.join(map(repr, unknown))}; send the batch options "
+            "as a JSON string in 'options' and images under 'files'.",
+            code="unknown_fields", extra={"fields": unknown},
+        )
     raw = request.data.get("options")
     if raw is None:
         raise ApplicationError(
@@ -115,7 +167,9 @@ def request_options(request: Request) -> Any:
     if hasattr(raw, "read"):
         raw = raw.read().decode("utf-8", errors="replace")
     try:
-        options = json.loads(raw)
+        options = strict_json.loads(raw)
+    except strict_json.JSONTooDeep as exc:
+        raise ApplicationError(f"'options': {exc}", code="json_too_deep") from None
     except ValueError as exc:
         raise ApplicationError(
             f"'options' is not valid JSON: {exc}", status=400, code="invalid_options"
@@ -188,7 +242,7 @@ class ImageListUploadApi(APIView):
             ref_name = "ImageUpload"
 
         files = serializers.ListField(
-            child=serializers.FileField(),
+            child=UploadField(),
             help_text="One or more images (JPEG, PNG, WebP, BMP, TIFF). "
             "The fields 'file', 'image' and 'images' are accepted too.",
         )
@@ -233,10 +287,11 @@ class ImageFileApi(APIView):
     @extend_schema(
         summary="The stored image's bytes",
         operation_id="images_file_retrieve",
+        parameters=[IMAGE_ID_PARAMETER],
         responses={**BINARY_IMAGE, 404: ErrorSerializer},
     )
     def get(self, request: Request, image_id: str) -> FileResponse:
-        path, meta = image_file(image_id)
+        path, meta = image_file(checked_image_id(image_id))
         return FileResponse(
             path.open("rb"), content_type=CONTENT_TYPES[meta["format"]], filename=path.name
         )
@@ -247,7 +302,7 @@ class JobCreateLocalApi(APIView):
 
     mode: str = pools.THREADING
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         class Meta:
             ref_name = "BatchOptions"
 
@@ -262,7 +317,7 @@ class JobCreateLocalApi(APIView):
             help_text='Steps form (instead of filters): [{"filter": "blur", "params": {...}}].',
         )
         images = serializers.ListField(
-            child=serializers.CharField(max_length=128),
+            child=StrictCharField(max_length=128),
             required=False,
             help_text="Ids of earlier uploads or samples. Omitted (and no files): the samples.",
         )
@@ -270,7 +325,7 @@ class JobCreateLocalApi(APIView):
             choices=OUTPUT_FORMATS, required=False, allow_null=True,
             help_text="Default: each input's format (PNG if it is not an output format).",
         )
-        quality = serializers.IntegerField(
+        quality = StrictIntegerField(
             min_value=1, max_value=100, required=False, allow_null=True,
             help_text="JPEG/WebP quality, default 90.",
         )
@@ -279,7 +334,7 @@ class JobCreateLocalApi(APIView):
         class Meta:
             ref_name = "BatchMultipart"
 
-        files = serializers.ListField(child=serializers.FileField(), required=False)
+        files = serializers.ListField(child=UploadField(), required=False)
         options = serializers.CharField(help_text="The JSON body's object, as a string.")
 
     @extend_schema(
@@ -299,7 +354,7 @@ class JobCreateLocalApi(APIView):
 
 
 class JobDetailApi(APIView):
-    @extend_schema(responses={
+    @extend_schema(parameters=[JOB_ID_PARAMETER], responses={
         200: PolymorphicProxySerializer(
             component_name="AnyJob", serializers=[JobSerializer, DistributedJobSerializer],
             resource_type_field_name=None,
@@ -307,7 +362,7 @@ class JobDetailApi(APIView):
         404: ErrorSerializer, 503: ErrorSerializer,
     })
     def get(self, request: Request, job_id: str) -> Response:
-        job = job_get(job_id)
+        job = job_get(checked_job_id(job_id))
         if job is None:
             raise ApplicationError(
                 f"Unknown job id {job_id!r}.", status=404, code="job_not_found",
@@ -320,10 +375,10 @@ class JobDetailApi(APIView):
 class JobOutputApi(APIView):
     content_negotiation_class = BinaryContentNegotiation
 
-    @extend_schema(summary="One output image of a job",
+    @extend_schema(summary="One output image of a job", parameters=[JOB_ID_PARAMETER],
                    responses={**BINARY_IMAGE, 404: ErrorSerializer})
     def get(self, request: Request, job_id: str, index: int) -> FileResponse:
-        path, fmt, name = job_output(job_id, index)
+        path, fmt, name = job_output(checked_job_id(job_id), index)
         return FileResponse(path.open("rb"), content_type=CONTENT_TYPES[fmt], filename=name)
 
 
@@ -335,10 +390,11 @@ class JobResultsZipApi(APIView):
         operation_id="jobs_results_zip",
         description="Entries are named after the original files, with the output's "
         'extension ("holiday.png"); a repeated name becomes "holiday (2).png".',
+        parameters=[JOB_ID_PARAMETER],
         responses={(200, "application/zip"): OpenApiTypes.BINARY, 404: ErrorSerializer},
     )
     def get(self, request: Request, job_id: str) -> FileResponse:
-        files = job_output_files(job_id)
+        files = job_output_files(checked_job_id(job_id))
         # An anonymous temp file, never all in memory; FileResponse closes (and so deletes) it.
         archive = tempfile.TemporaryFile()  # noqa: SIM115
         try:

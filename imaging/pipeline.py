@@ -208,8 +208,10 @@ def _text(value: Any) -> str | None:
 def coerce_param(param: Param, value: Any) -> Any:
     """Check one value against its declaration and return it in the declared type.
 
-    Strings are never converted; ``bool`` is not a number; an int parameter accepts a float
-    only when it is integral (2.0 -> 2). Raises ``ParamError``.
+    Strict JSON types: strings are never converted (``"3"`` is not a number), ``bool`` is not
+    a number, NaN and infinities are refused, and integers of any size are range-checked
+    exactly. A float parameter accepts ints (3 -> 3.0); an int parameter accepts a float only
+    when it is integral (2.0 -> 2). Raises ``ParamError``.
     """
     if value is None:
         if param.nullable:
@@ -225,27 +227,41 @@ def coerce_param(param: Param, value: Any) -> Any:
                 f"must be one of {list(param.choices or ())}", allowed=list(param.choices or ())
             )
         return value
-    number = _number(param, value)
-    if (param.minimum is not None and number < param.minimum) or (
-        param.maximum is not None and number > param.maximum
-    ):
-        raise ParamError(
-            f"{number} is out of range [{param.minimum}, {param.maximum}]",
-            allowed={"minimum": param.minimum, "maximum": param.maximum},
-        )
-    return number
+    return _number(param, value)
 
 
 def _number(param: Param, value: Any) -> int | float:
+    # Python ints are unbounded: compare them exactly and convert only once they are known to
+    # be in range, so a 400-digit integer is "out of range", not an OverflowError.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ParamError(f"must be a number ({param.type})", allowed=_type_hint(param))
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise ParamError("must be a finite number", allowed=_type_hint(param))
-    if param.type == "int":
-        if not float(value).is_integer():
-            raise ParamError("must be a whole number", allowed=_type_hint(param))
-        return int(value)
-    return float(value)
+    if (param.minimum is not None and value < param.minimum) or (
+        param.maximum is not None and value > param.maximum
+    ):
+        raise ParamError(
+            f"{_show(value)} is out of range [{param.minimum}, {param.maximum}]",
+            allowed={"minimum": param.minimum, "maximum": param.maximum},
+        )
+    try:
+        if param.type == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise ParamError("must be a whole number", allowed=_type_hint(param))
+            return int(value)
+        return float(value)
+    except OverflowError:  # only reachable for an unbounded parameter
+        raise ParamError(f"{_show(value)} is too large", allowed=_type_hint(param)) from None
+
+
+def _show(value: int | float) -> str:
+    """A number for a message: huge integers are described, not printed digit by digit."""
+    if isinstance(value, int) and abs(value) >= 10**21:
+        try:
+            return f"a {len(str(abs(value)))}-digit number"
+        except ValueError:  # past sys.get_int_max_str_digits()
+            return f"a {value.bit_length()}-bit number"
+    return str(value)
 
 
 def _type_hint(param: Param) -> dict[str, Any]:

@@ -121,7 +121,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "image_api.parsers.JSONParser",  # strict JSON, nesting depth bounded
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],

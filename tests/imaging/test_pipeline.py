@@ -281,6 +281,65 @@ def test_invalid_pipelines_are_rejected_with_precise_details(data, expected):
     assert json.loads(json.dumps(body)) == body
 
 
+HUGE = int("9" * 401)
+NUMBER_EDGES = [
+    pytest.param("radius", HUGE, id="401-digit int for a float param"),
+    pytest.param("radius", -HUGE, id="401-digit negative int for a float param"),
+    pytest.param("radius", float("inf"), id="infinity"),
+    pytest.param("radius", float("-inf"), id="minus infinity"),
+    pytest.param("radius", float("nan"), id="nan for a float param"),
+    pytest.param("radius", 1e308, id="largest floats are out of range"),
+    pytest.param("radius", "2", id="numeric string for a float param"),
+    pytest.param("radius", False, id="bool for a float param"),
+    pytest.param("radius", [2], id="list for a float param"),
+    pytest.param("value", HUGE, id="401-digit int for an int param"),
+    pytest.param("value", -HUGE, id="401-digit negative int for an int param"),
+    pytest.param("value", 1e300, id="integral float far out of an int range"),
+    pytest.param("value", float("inf"), id="infinity for an int param"),
+    pytest.param("value", "128", id="numeric string for an int param"),
+    pytest.param("value", True, id="bool for an int param"),
+]
+
+
+@pytest.mark.parametrize(("param", "value"), NUMBER_EDGES)
+def test_numbers_of_any_size_and_non_numbers_are_refused_naming_the_step_filter_and_param(
+    param, value
+):
+    name = "blur" if param == "radius" else "threshold"
+    data = steps({"filter": "invert"}, {"filter": name, "params": {param: value}})
+
+    with pytest.raises(PipelineError) as caught:
+        parse_pipeline(data)
+
+    body = caught.value.to_dict()
+    assert (body["step"], body["filter"], body["param"]) == (1, name, param)
+    assert body["message"].startswith(f"{name}.{param}: ")
+    assert len(body["message"]) < 200  # a 401-digit number is described, not echoed
+
+
+def test_huge_integers_are_described_by_their_digit_count():
+    with pytest.raises(PipelineError) as caught:
+        parse_pipeline({"filters": ["blur"], "filter_params": {"blur": {"radius": HUGE}}})
+
+    assert caught.value.message == "blur.radius: a 401-digit number is out of range [0.0, 50.0]"
+
+
+@pytest.mark.parametrize(
+    ("filter_name", "params", "expected"),
+    [
+        ("blur", {"radius": 3}, {"radius": 3.0}),  # an int for a float parameter
+        ("threshold", {"value": 255.0}, {"value": 255, "mode": "binary"}),
+        ("resize", {"width": 20000}, {"width": 20000, "height": None, "scale": None}),
+    ],
+)
+def test_bounds_are_inclusive_and_ints_are_accepted_for_float_params(
+    filter_name, params, expected
+):
+    (step,) = parse_pipeline(steps({"filter": filter_name, "params": params}))
+
+    assert step.params == expected
+
+
 def test_a_non_mapping_pipeline_is_rejected():
     with pytest.raises(PipelineError):
         parse_pipeline(["blur"])  # type: ignore[arg-type]
