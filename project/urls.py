@@ -7,7 +7,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from image_api.distributed_views import dashboard
+from image_api.cluster.views import dashboard
 
 urlpatterns = [
     path("api/", include("image_api.urls")),

@@ -1,4 +1,5 @@
-"""The API root (what ``make run``'s banner links first) and the liveness probe."""
+"""The service's own endpoints: the API root (what ``make run``'s banner links first),
+readiness (health) and liveness probes, the filter list."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
+
+from image_api.meta.selectors import health_report
+from imaging.filters import filter_schemas
 
 # (name in the answer, URL name, what it is for)
 ENTRY_POINTS = (
@@ -59,3 +63,38 @@ class LivenessApi(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})
+
+
+class HealthApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Health"
+
+        status = serializers.ChoiceField(choices=["ok", "degraded", "error"])
+        version = serializers.CharField()
+        dependencies = serializers.DictField(
+            child=serializers.DictField(),
+            help_text='Per dependency: {"status": "ok" | "error" | "not_configured", ...}.',
+        )
+
+    @extend_schema(responses={200: OutputSerializer, 503: OutputSerializer})
+    def get(self, request: Request) -> Response:
+        report = health_report()
+        status = 503 if report["status"] == "error" else 200
+        return Response(self.OutputSerializer(report).data, status=status)
+
+
+class FilterListApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "FilterList"
+
+        filters = serializers.ListField(
+            child=serializers.DictField(),
+            help_text="Each filter: name, description and params (name, type, default, "
+            "description, minimum/maximum/choices/nullable when set).",
+        )
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(self.OutputSerializer({"filters": filter_schemas()}).data)

@@ -11,7 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from image_api import pools
+from image_api.jobs import pools
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,7 +9,7 @@ import time
 import cv2
 import pytest
 
-from image_api import pools
+from image_api.jobs import pools
 
 pytestmark = pytest.mark.django_db
 

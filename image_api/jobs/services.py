@@ -1,14 +1,15 @@
-"""Writes: storing uploads, validating a batch, running it in a local pool, recording the job.
+"""Writes: validating a batch (before anything is stored), running it in a local pool or
+queueing it for the workers, cancelling.
 
-Every check runs before anything is stored or executed: a request that fails validation
-leaves no upload, no output and no job behind.
-"""
+Every check runs before anything is stored or enqueued: a request that fails validation
+leaves no upload, no output, no job and no task behind."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
-import unicodedata
 from collections.abc import Mapping, Sequence
 from concurrent.futures import BrokenExecutor, Executor, Future
 from dataclasses import dataclass
@@ -18,92 +19,25 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 
+from distributed.errors import NotFound, QueueFull
 from distributed.ids import new_job_id
 from distributed.jobs import job_status, result_entry
-from image_api import pools
+from distributed.keys import PRIORITIES
+from distributed.messages import TaskMessage, fingerprint, is_request_id
+from image_api.broker import broker, queue_config
 from image_api.errors import ApplicationError
+from image_api.images.selectors import get_storage
+from image_api.images.services import ValidatedUpload, uploads_store, uploads_validate
+from image_api.jobs import pools
+from image_api.jobs.runner import failure, run_one
 from image_api.models import Job
-from image_api.runner import failure, run_one
-from image_api.selectors import get_storage
-from imaging.codecs import ImageError, ImageInfo, inspect_image
 from imaging.pipeline import Step, parse_pipeline, steps_to_json
 from imaging.processing import Limits
 
 logger = logging.getLogger(__name__)
 
+
 DEFAULT_QUALITY = 90
-
-
-def display_name(name: str | None, limit: int = 200) -> str:
-    """A client file name made safe for messages: no control characters, bounded length."""
-    text = "".join(ch for ch in (name or "") if unicodedata.category(ch)[0] != "C")
-    return text.strip()[:limit] or "(unnamed)"
-
-
-# --- uploads -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ValidatedUpload:
-    """An uploaded file that passed `inspect_image`, not yet stored."""
-
-    index: int
-    name: str
-    file: UploadedFile
-    info: ImageInfo
-
-    def read(self) -> bytes:
-        self.file.seek(0)
-        return self.file.read()
-
-
-def uploads_validate(*, files: Sequence[UploadedFile]) -> list[ValidatedUpload]:
-    """Inspect every file; the first bad one raises an ApplicationError naming it."""
-    max_bytes = int(settings.MAX_UPLOAD_BYTES)
-    max_pixels = int(settings.MAX_IMAGE_PIXELS)
-    validated = []
-    for index, upload in enumerate(files):
-        name = display_name(upload.name)
-        where = {"file": {"index": index, "name": name}}
-        if upload.size is not None and upload.size > max_bytes:
-            raise ApplicationError(
-                f"files[{index}] ({name!r}): the file is {upload.size} bytes; "
-                f"the limit is {max_bytes} bytes.",
-                status=413, code="file_too_large", extra=where,
-            )
-        upload.seek(0)
-        try:
-            info = inspect_image(upload.read(), max_bytes=max_bytes, max_pixels=max_pixels)
-        except ImageError as exc:
-            raise ApplicationError(
-                f"files[{index}] ({name!r}): {exc}", status=exc.status, code=exc.code, extra=where
-            ) from exc
-        validated.append(ValidatedUpload(index=index, name=name, file=upload, info=info))
-    return validated
-
-
-def uploads_store(*, uploads: Sequence[ValidatedUpload]) -> list[dict[str, Any]]:
-    """Store validated uploads; returns their metadata in order."""
-    storage = get_storage()
-    metas = []
-    for upload in uploads:
-        image_id = storage.save_upload(upload.read(), upload.info, upload.name)
-        meta = storage.image_meta(image_id)
-        metas.append(meta if meta is not None else {"id": image_id})
-    return metas
-
-
-def image_upload_batch(*, files: Sequence[UploadedFile]) -> list[dict[str, Any]]:
-    """Validate all files, then store all of them (none if any is bad)."""
-    if not files:
-        raise ApplicationError(
-            "No files: send one or more images as multipart/form-data under the field 'files'.",
-            status=400, code="no_files",
-        )
-    return uploads_store(uploads=uploads_validate(files=files))
-
-
-# --- batches -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -246,3 +180,94 @@ def job_run_local(*, mode: str, batch: BatchSpec) -> str:
         job.id, mode, job.status, job.total, wall_seconds,
     )
     return job_id
+
+
+def batch_fingerprint(batch: BatchSpec, priority: str) -> str:
+    """What makes two submissions "the same request" for an Idempotency-Key: the pipeline,
+    the named images, the output options, the priority and the bytes of every upload."""
+    return fingerprint({
+        "steps": steps_to_json(batch.steps),
+        "images": list(batch.image_ids),
+        "uploads": [hashlib.sha256(upload.read()).hexdigest() for upload in batch.uploads],
+        "output_format": batch.output_format,
+        "quality": batch.quality,
+        "priority": priority,
+    })
+
+
+def job_submit_distributed(
+    *, batch: BatchSpec, priority: str, idempotency_key: str | None,
+    request_id: str | None = None,
+) -> tuple[str, bool]:
+    """Enqueue one task per image, all or none. Returns (job id, duplicate?).
+
+    The same Idempotency-Key with a different request raises IdempotencyKeyReused (422)."""
+    if priority not in PRIORITIES:
+        raise ApplicationError(
+            f"Unknown priority {priority!r}.", code="invalid_priority",
+            extra={"allowed": list(PRIORITIES)},
+        )
+    config = queue_config()
+    if batch.total > config.max_queued_tasks:
+        raise ApplicationError(
+            f"The batch has {batch.total} images; the queue holds at most "
+            f"{config.max_queued_tasks} open tasks (MAX_QUEUED_TASKS).",
+            code="batch_exceeds_queue_cap", extra={"cap": config.max_queued_tasks},
+        )
+    queue = broker().queue
+    request = batch_fingerprint(batch, priority) if idempotency_key else ""
+    if batch.uploads:
+        # Uploads are stored before the enqueue: check first that they will be used (Redis
+        # reachable, not a repeat). Without uploads enqueue.lua does both checks atomically.
+        if idempotency_key:
+            first = queue.find_idempotent(idempotency_key, request)
+            if first:
+                return first, True
+        queue.ping()
+    stored = uploads_store(uploads=batch.uploads)
+    image_ids = [*batch.image_ids, *(meta["id"] for meta in stored)]
+    job_id = new_job_id()
+    steps_json = steps_to_json(batch.steps)
+    messages = [
+        TaskMessage(
+            kind="image", job_id=job_id, index=index, image_id=image_id,
+            steps=tuple(steps_json), output_format=batch.output_format, quality=batch.quality,
+            request_id=request_id if is_request_id(request_id) else None,
+        )
+        for index, image_id in enumerate(image_ids)
+    ]
+    fields = {
+        "mode": "distributed",
+        "created_at_iso": timezone.now().isoformat(),
+        "output_format": batch.output_format or "",
+        "quality": batch.quality,
+        "pipeline": json.dumps(steps_json),
+    }
+    try:
+        submitted = queue.submit(
+            job_id=job_id, priority=priority, messages=messages, job_fields=fields,
+            idempotency_key=idempotency_key, fingerprint=request,
+        )
+    except QueueFull as exc:
+        raise ApplicationError(
+            f"The queue is full: {exc}. Retry after {exc.retry_after_s} s.",
+            status=429, code="queue_full",
+            extra={"retry_after_s": exc.retry_after_s, "open_tasks": exc.open_tasks,
+                   "cap": exc.cap, "uploaded_images": [m["id"] for m in stored]},
+            headers={"Retry-After": str(exc.retry_after_s)},
+        ) from exc
+    return submitted.job_id, submitted.duplicate
+
+
+def job_cancel(*, job_id: str) -> int:
+    """Cancel a distributed job's tasks that have not started; running ones finish."""
+    if Job.objects.filter(pk=job_id).exists():
+        raise ApplicationError(
+            f"Job {job_id} ran in the API process and is already finished; only distributed "
+            "jobs can be cancelled.", status=409, code="job_not_cancellable",
+        )
+    try:
+        return broker().queue.cancel_job(job_id)
+    except NotFound as exc:
+        raise ApplicationError(f"Unknown job id {job_id!r}.", status=404, code="job_not_found",
+                               extra={"job": job_id}) from exc

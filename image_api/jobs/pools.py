@@ -2,7 +2,7 @@
 
 The process pool uses the forkserver start method (spawn where it is missing): forking a
 Django process that already runs threads can deadlock the child. Its children import only
-`image_api.runner` and `workers` (preloaded into the fork server), never Django.
+`image_api.jobs.runner` and `imaging` (preloaded into the fork server), never Django.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
 from django.conf import settings
 
-from image_api.runner import init_pool_worker
+from image_api.jobs.runner import init_pool_worker
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         # Import numpy/OpenCV once in the fork server instead of in every child.
-        context.set_forkserver_preload(["image_api.runner"])
+        context.set_forkserver_preload(["image_api.jobs.runner"])
         return context
     return multiprocessing.get_context("spawn")
 

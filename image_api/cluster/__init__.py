@@ -1,0 +1,1 @@
+"""The cluster at a glance: workers, queue figures, alerts, and the live dashboard."""

@@ -1,0 +1,1 @@
+"""Dead letters: list them, re-queue or discard them."""

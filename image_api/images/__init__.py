@@ -1,0 +1,1 @@
+"""Images: uploads (validated before anything is stored), samples, listing, files."""

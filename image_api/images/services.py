@@ -1,0 +1,84 @@
+"""Writes: validating uploads (every file inspected before any is stored), storing them."""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+
+from image_api.errors import ApplicationError
+from image_api.images.selectors import get_storage
+from imaging.codecs import ImageError, ImageInfo, inspect_image
+
+logger = logging.getLogger(__name__)
+
+
+def display_name(name: str | None, limit: int = 200) -> str:
+    """A client file name made safe for messages: no control characters, bounded length."""
+    text = "".join(ch for ch in (name or "") if unicodedata.category(ch)[0] != "C")
+    return text.strip()[:limit] or "(unnamed)"
+
+
+@dataclass(frozen=True)
+class ValidatedUpload:
+    """An uploaded file that passed `inspect_image`, not yet stored."""
+
+    index: int
+    name: str
+    file: UploadedFile
+    info: ImageInfo
+
+    def read(self) -> bytes:
+        self.file.seek(0)
+        return self.file.read()
+
+
+def uploads_validate(*, files: Sequence[UploadedFile]) -> list[ValidatedUpload]:
+    """Inspect every file; the first bad one raises an ApplicationError naming it."""
+    max_bytes = int(settings.MAX_UPLOAD_BYTES)
+    max_pixels = int(settings.MAX_IMAGE_PIXELS)
+    validated = []
+    for index, upload in enumerate(files):
+        name = display_name(upload.name)
+        where = {"file": {"index": index, "name": name}}
+        if upload.size is not None and upload.size > max_bytes:
+            raise ApplicationError(
+                f"files[{index}] ({name!r}): the file is {upload.size} bytes; "
+                f"the limit is {max_bytes} bytes.",
+                status=413, code="file_too_large", extra=where,
+            )
+        upload.seek(0)
+        try:
+            info = inspect_image(upload.read(), max_bytes=max_bytes, max_pixels=max_pixels)
+        except ImageError as exc:
+            raise ApplicationError(
+                f"files[{index}] ({name!r}): {exc}", status=exc.status, code=exc.code, extra=where
+            ) from exc
+        validated.append(ValidatedUpload(index=index, name=name, file=upload, info=info))
+    return validated
+
+
+def uploads_store(*, uploads: Sequence[ValidatedUpload]) -> list[dict[str, Any]]:
+    """Store validated uploads; returns their metadata in order."""
+    storage = get_storage()
+    metas = []
+    for upload in uploads:
+        image_id = storage.save_upload(upload.read(), upload.info, upload.name)
+        meta = storage.image_meta(image_id)
+        metas.append(meta if meta is not None else {"id": image_id})
+    return metas
+
+
+def image_upload_batch(*, files: Sequence[UploadedFile]) -> list[dict[str, Any]]:
+    """Validate all files, then store all of them (none if any is bad)."""
+    if not files:
+        raise ApplicationError(
+            "No files: send one or more images as multipart/form-data under the field 'files'.",
+            status=400, code="no_files",
+        )
+    return uploads_store(uploads=uploads_validate(files=files))

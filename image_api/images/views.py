@@ -1,0 +1,85 @@
+"""Image endpoints: upload and list, one image's bytes."""
+
+from __future__ import annotations
+
+from django.http import FileResponse
+from drf_spectacular.utils import (
+    extend_schema,
+)
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from image_api.images.selectors import image_file, image_list
+from image_api.images.serializers import ImageListItemSerializer, ImageMetaSerializer
+from image_api.images.services import image_upload_batch
+from image_api.parsing import UploadField, checked_image_id, request_files
+from image_api.schema import (
+    BINARY_IMAGE,
+    IMAGE_ID_PARAMETER,
+    BinaryContentNegotiation,
+    ErrorSerializer,
+)
+from imaging.codecs import CONTENT_TYPES
+
+
+class ImageListUploadApi(APIView):
+    class UploadInputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ImageUpload"
+
+        files = serializers.ListField(
+            child=UploadField(),
+            help_text="One or more images (JPEG, PNG, WebP, BMP, TIFF). "
+            "The fields 'file', 'image' and 'images' are accepted too.",
+        )
+
+    class UploadOutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ImageUploadResult"
+
+        images = ImageMetaSerializer(many=True)
+
+    class ListOutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ImageList"
+
+        images = ImageListItemSerializer(many=True)
+
+    @extend_schema(
+        summary="List uploaded and sample images",
+        operation_id="images_list",
+        responses={200: ListOutputSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        data = self.ListOutputSerializer({"images": image_list()}, context={"request": request})
+        return Response(data.data)
+
+    @extend_schema(
+        summary="Upload images (all validated before any is stored)",
+        request={"multipart/form-data": UploadInputSerializer},
+        responses={
+            201: UploadOutputSerializer, 400: ErrorSerializer, 413: ErrorSerializer,
+            415: ErrorSerializer,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        images = image_upload_batch(files=request_files(request))
+        return Response(self.UploadOutputSerializer({"images": images}).data, status=201)
+
+
+class ImageFileApi(APIView):
+    content_negotiation_class = BinaryContentNegotiation
+
+    @extend_schema(
+        summary="The stored image's bytes",
+        operation_id="images_file_retrieve",
+        parameters=[IMAGE_ID_PARAMETER],
+        responses={**BINARY_IMAGE, 404: ErrorSerializer},
+    )
+    def get(self, request: Request, image_id: str) -> FileResponse:
+        path, meta = image_file(checked_image_id(image_id))
+        return FileResponse(
+            path.open("rb"), content_type=CONTENT_TYPES[meta["format"]], filename=path.name
+        )
