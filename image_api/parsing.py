@@ -193,5 +193,7 @@ def parse_batch_request(
         files=files,
         output_format=data.get("output_format"),
         quality=data.get("quality"),
+        effort=data.get("effort", "balanced"),
+        keep_metadata=bool(data.get("keep_metadata", False)),
     )
     return batch, data

@@ -54,7 +54,8 @@ def uploads_validate(*, files: Sequence[UploadedFile]) -> list[ValidatedUpload]:
             )
         upload.seek(0)
         try:
-            info = inspect_image(upload.read(), max_bytes=max_bytes, max_pixels=max_pixels)
+            info = inspect_image(upload.read(), max_bytes=max_bytes, max_pixels=max_pixels,
+                                 max_jpeg_scans=int(settings.MAX_JPEG_SCANS))
         except ImageError as exc:
             raise ApplicationError(
                 f"files[{index}] ({name!r}): {exc}", status=exc.status, code=exc.code, extra=where

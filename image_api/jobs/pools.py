@@ -43,8 +43,10 @@ def thread_pool() -> ThreadPoolExecutor:
     with _lock:
         if _thread_pool is None:
             size = max(1, int(settings.THREAD_POOL_SIZE))
+            gate = threading.BoundedSemaphore(int(settings.LOCAL_MAX_CONCURRENT_IMAGES))
             _thread_pool = ThreadPoolExecutor(
-                max_workers=size, thread_name_prefix="image-batch", initializer=init_pool_worker
+                max_workers=size, thread_name_prefix="image-batch", initializer=init_pool_worker,
+                initargs=(gate,),
             )
             logger.info("thread pool started size=%d", size)
         return _thread_pool
@@ -56,8 +58,11 @@ def process_pool() -> ProcessPoolExecutor:
     with _lock:
         if _process_pool is None:
             size = max(1, int(settings.PROCESS_POOL_SIZE))
+            context = _mp_context()
+            gate = context.BoundedSemaphore(int(settings.LOCAL_MAX_CONCURRENT_IMAGES))
             _process_pool = ProcessPoolExecutor(
-                max_workers=size, mp_context=_mp_context(), initializer=init_pool_worker
+                max_workers=size, mp_context=context, initializer=init_pool_worker,
+                initargs=(gate,),
             )
             logger.info("process pool started size=%d", size)
         return _process_pool

@@ -7,20 +7,29 @@ unpicklable (or huge) crosses the process boundary and one bad image never break
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from typing import Any
 
 from imaging.codecs import ImageError
-from imaging.pipeline import PipelineError
+from imaging.pipeline import PipelineError, TimeLimitExceeded
 from imaging.processing import limit_native_threads, process_image
 
 logger = logging.getLogger(__name__)
 
+# At most LOCAL_MAX_CONCURRENT_IMAGES images decoded at once in this pool (a thread
+# semaphore, or a multiprocessing one shared by the pool's processes), so one request cannot
+# take the API process past its memory budget.
+_gate: Any = None
 
-def init_pool_worker() -> None:
-    """Pool initializer: one OpenCV thread per pool worker, so N workers use N cores."""
+
+def init_pool_worker(gate: Any = None) -> None:
+    """Pool initializer: one OpenCV thread per pool worker, so N workers use N cores; the
+    pool's image gate."""
+    global _gate
     limit_native_threads(1)
+    _gate = gate
 
 
 def failure(code: str, message: str) -> dict[str, Any]:
@@ -34,11 +43,14 @@ def run_one(kwargs: dict[str, Any]) -> dict[str, Any]:
     {"status": "failed", "error": {"code", "message"}}.
     """
     try:
-        result = process_image(**kwargs)
+        with _gate if _gate is not None else contextlib.nullcontext():
+            result = process_image(**kwargs)
     except ImageError as exc:
         return failure(exc.code, str(exc))
     except PipelineError as exc:
-        return failure("invalid_pipeline", str(exc))
+        return failure(exc.code, str(exc))
+    except TimeLimitExceeded as exc:
+        return failure(exc.code, f"{exc} (TASK_TIME_LIMIT_SECONDS)")
     except KeyError:
         return failure("image_not_found", f"Image {kwargs.get('image_id')!r} is not in storage.")
     except OSError as exc:

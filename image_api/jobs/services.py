@@ -31,7 +31,9 @@ from image_api.images.services import ValidatedUpload, uploads_store, uploads_va
 from image_api.jobs import pools
 from image_api.jobs.runner import failure, run_one
 from image_api.models import Job
-from imaging.pipeline import Step, parse_pipeline, steps_to_json
+from imaging.costs import Frame, input_frame
+from imaging.formats import output_format_for
+from imaging.pipeline import PipelineError, Step, check_budget, parse_pipeline, steps_to_json
 from imaging.processing import Limits
 
 logger = logging.getLogger(__name__)
@@ -49,10 +51,51 @@ class BatchSpec:
     uploads: list[ValidatedUpload]
     output_format: str | None
     quality: int
+    effort: str = "balanced"
+    keep_metadata: bool = False
 
     @property
     def total(self) -> int:
         return len(self.image_ids) + len(self.uploads)
+
+
+def image_limits() -> Limits:
+    """The budget of one image, from the settings (the workers read the same variables)."""
+    return Limits(
+        max_pixels=int(settings.MAX_IMAGE_PIXELS), max_jpeg_scans=int(settings.MAX_JPEG_SCANS),
+        max_cost_ms=float(settings.MAX_TASK_COST_MS),
+        time_limit_s=float(settings.TASK_TIME_LIMIT_SECONDS),
+    )
+
+
+def _check_budgets(steps: list[Step], image_ids: Sequence[str],
+                   uploads: Sequence[ValidatedUpload], output_format: str | None) -> None:
+    """Refuse, before anything is stored or run, a pipeline that would make an image over the
+    pixel cap or cost more than MAX_TASK_COST_MS on any image of the batch (the cost model of
+    imaging.costs, from each image's size)."""
+    storage = get_storage()
+    frames: list[tuple[str, Frame, str]] = []
+    for index, image_id in enumerate(image_ids):
+        meta = storage.image_meta(image_id) or {}
+        frames.append((f"images[{index}] ({image_id})",
+                       input_frame(meta["width"], meta["height"], meta["format"]),
+                       meta["format"]))
+    for upload in uploads:
+        info = upload.info
+        frames.append((f"files[{upload.index}] ({upload.name!r})",
+                       input_frame(info.width, info.height, info.format, info.mode),
+                       info.format))
+    limits = image_limits()
+    for where, frame, fmt in frames:
+        try:
+            check_budget(steps, frame, input_format=fmt,
+                         output_format=output_format_for(fmt, output_format),
+                         max_pixels=limits.max_pixels, max_cost_ms=limits.max_cost_ms)
+        except PipelineError as exc:
+            body = exc.to_dict()
+            code, message = body.pop("error"), body.pop("message")
+            raise ApplicationError(f"{where}: {message}", status=400, code=code,
+                                   extra={**body, "image": where}) from exc
 
 
 def _check_image_ids(image_ids: Sequence[str]) -> None:
@@ -72,8 +115,11 @@ def batch_prepare(
     files: Sequence[UploadedFile],
     output_format: str | None,
     quality: int | None,
+    effort: str = "balanced",
+    keep_metadata: bool = False,
 ) -> BatchSpec:
-    """Validate everything about a batch request without storing or running anything.
+    """Validate everything about a batch request without storing or running anything: the
+    pipeline, the images, and every image's budget (pixels, cost).
 
     No image ids and no files means the server's sample set.
     """
@@ -89,12 +135,15 @@ def batch_prepare(
     uploads = uploads_validate(files=files)
     if not image_ids and not uploads:
         image_ids = get_storage().sample_ids()[:limit]
+    _check_budgets(steps, image_ids, uploads, output_format)
     return BatchSpec(
         steps=steps,
         image_ids=image_ids,
         uploads=uploads,
         output_format=output_format,
         quality=DEFAULT_QUALITY if quality is None else quality,
+        effort=effort,
+        keep_metadata=keep_metadata,
     )
 
 
@@ -146,7 +195,10 @@ def job_run_local(*, mode: str, batch: BatchSpec) -> str:
         "job_id": job_id,
         "output_format": batch.output_format,
         "quality": batch.quality,
-        "limits": Limits(max_pixels=int(settings.MAX_IMAGE_PIXELS)),
+        "limits": image_limits(),
+        "effort": batch.effort,
+        "keep_metadata": batch.keep_metadata,
+        "colour_profile": settings.COLOUR_PROFILE,
     }
     tasks = [{**common, "image_id": image_id, "index": i} for i, image_id in enumerate(image_ids)]
     started = time.perf_counter()
@@ -191,6 +243,8 @@ def batch_fingerprint(batch: BatchSpec, priority: str) -> str:
         "uploads": [hashlib.sha256(upload.read()).hexdigest() for upload in batch.uploads],
         "output_format": batch.output_format,
         "quality": batch.quality,
+        "effort": batch.effort,
+        "keep_metadata": batch.keep_metadata,
         "priority": priority,
     })
 
@@ -232,6 +286,7 @@ def job_submit_distributed(
         TaskMessage(
             kind="image", job_id=job_id, index=index, image_id=image_id,
             steps=tuple(steps_json), output_format=batch.output_format, quality=batch.quality,
+            effort=batch.effort, keep_metadata=batch.keep_metadata,
             request_id=request_id if is_request_id(request_id) else None,
         )
         for index, image_id in enumerate(image_ids)

@@ -31,6 +31,7 @@ from image_api.jobs.serializers import (
 )
 from image_api.jobs.services import job_cancel, job_run_local, job_submit_distributed
 from image_api.parsing import (
+    StrictBooleanField,
     StrictCharField,
     StrictInputSerializer,
     StrictIntegerField,
@@ -47,7 +48,7 @@ from image_api.schema import (
     ErrorSerializer,
     absolute_url,
 )
-from imaging.codecs import CONTENT_TYPES, OUTPUT_FORMATS
+from imaging.codecs import CONTENT_TYPES, EFFORTS, OUTPUT_FORMATS
 
 
 class JobCreateLocalApi(APIView):
@@ -81,6 +82,15 @@ class JobCreateLocalApi(APIView):
         quality = StrictIntegerField(
             min_value=1, max_value=100, required=False, allow_null=True,
             help_text="JPEG/WebP quality, default 90.",
+        )
+        effort = serializers.ChoiceField(
+            choices=EFFORTS, required=False, default="balanced",
+            help_text="Encoder speed against file size: fast, balanced (default) or small.",
+        )
+        keep_metadata = StrictBooleanField(
+            required=False, default=False,
+            help_text="Copy the input's EXIF into the output (its orientation reset). By "
+            "default EXIF is dropped; the ICC profile is kept either way.",
         )
 
     class MultipartInputSerializer(serializers.Serializer):

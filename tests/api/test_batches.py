@@ -185,19 +185,21 @@ def test_one_corrupt_image_fails_alone_and_the_others_complete(
     assert api.get(job["results"][2]["output_url"]).status_code == 200
 
 
-def test_resize_to_an_absurd_size_fails_only_the_image_it_is_too_big_for(
+def test_a_resize_past_the_pixel_cap_for_any_image_refuses_the_whole_batch_before_running(
     api, settings, upload, png_bytes
 ) -> None:
     small, large = upload(("small.png", png_bytes(20, 16)), ("large.png", png_bytes(64, 48)))
     settings.MAX_IMAGE_PIXELS = 100_000
     body = {"steps": [{"filter": "resize", "params": {"scale": 10}}], "images": [small, large]}
 
-    job = batch(api, "multiprocessing", body).json()
+    response = batch(api, "multiprocessing", body)
 
-    assert [r["status"] for r in job["results"]] == ["completed", "failed"]
-    assert (job["results"][0]["width"], job["results"][0]["height"]) == (200, 160)
-    assert job["results"][1]["error"]["code"] == "invalid_pipeline"
-    assert "100000" in job["results"][1]["error"]["message"]
+    assert response.status_code == 400
+    error = response.json()
+    assert (error["error"], error["step"], error["filter"]) == ("intermediate_too_large", 0,
+                                                                "resize")
+    assert large in error["image"] and "100000" in error["message"]
+    assert not Job.objects.exists()
 
 
 def test_job_whose_every_image_fails_is_failed(api, media_root, upload, png_bytes) -> None:
