@@ -13,7 +13,7 @@ export VAR_DIR
 CTL := $(VENV)/bin/supervisorctl -c $(VAR_DIR)/supervisord.conf
 
 
-.PHONY: install run test test-deps netns lint docs bench clean stop ps demo logs worker-stop worker-start worker-kill
+.PHONY: install run test test-deps netns lint docs bench clean stop ps demo logs worker-stop worker-start worker-kill worker-pause worker-resume
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,9 +52,17 @@ worker-start:
 	@test -n "$(ID)" || (echo "usage: make worker-start ID=worker-2" && exit 2)
 	$(CTL) start $(ID)
 
-worker-kill:
+worker-kill:  ## SIGKILL: supervisord restarts it under the same id
 	@test -n "$(ID)" || (echo "usage: make worker-kill ID=worker-2" && exit 2)
 	$(CTL) signal KILL $(ID)
+
+worker-pause:  ## SIGSTOP: frozen, it misses its heartbeats (dead) and loses its task's lease
+	@test -n "$(ID)" || (echo "usage: make worker-pause ID=worker-2" && exit 2)
+	$(CTL) signal STOP $(ID)
+
+worker-resume:  ## SIGCONT: it heartbeats again; a late result for a task it lost is fenced
+	@test -n "$(ID)" || (echo "usage: make worker-resume ID=worker-2" && exit 2)
+	$(CTL) signal CONT $(ID)
 
 # iproute2 (`ip netns`) for the multi-host tests; installed when missing and we are root.
 test-deps:

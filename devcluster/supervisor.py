@@ -137,15 +137,18 @@ class ClusterPlan:
             common,
         ]
         for worker_id in self.worker_ids():
-            # No autorestart for workers: a killed worker stays down (and shows as dead on
-            # the status page) until `make worker-start ID=...`, like a stopped container.
+            # A worker that dies (SIGKILL, OOM, a crash) is restarted under the same id and
+            # rejoins, like a container with `restart: unless-stopped`; one stopped on purpose
+            # (`make worker-stop`, exit 0) stays down until `make worker-start`.
             sections += [
                 f"[program:{worker_id}]",
                 f"command={self.python} -m workers",
                 "environment="
                 + supervisor_environment(self.child_environment(WORKER_ID=worker_id)),
                 "priority=20",
-                "autorestart=false",
+                "autorestart=unexpected",
+                "exitcodes=0",
+                "startretries=10",
                 "stopsignal=TERM",
                 f"stopwaitsecs={int(self.grace_s) + 5}",
                 f"stdout_logfile={log_dir / (worker_id + '.log')}",

@@ -1,7 +1,8 @@
 """The README's fault-tolerance walkthrough, run through the make targets exactly as a user
-would: `make run` (embedded Redis, gunicorn, 3 workers under supervisord), submit a batch,
-kill worker-2 mid-batch, watch it marked dead while the others finish, start it again, see it
-rejoin, stop it gracefully, `make stop` and nothing left behind."""
+would: `make run` (embedded Redis, gunicorn, 3 workers under supervisord), `make demo`, freeze
+worker-3 mid-batch and watch it marked dead, kill worker-2 and watch supervision restart it,
+the batch completes with the tasks taken over, thaw worker-3, stop worker-2 gracefully and
+start it, `make stop` and nothing left behind."""
 
 from __future__ import annotations
 
@@ -69,6 +70,15 @@ def cluster(tmp_path: Path):
         log.close()
 
 
+def program_pids(env: dict[str, str]) -> dict[str, int]:
+    """{program: pid} of the RUNNING programs, from `make ps`."""
+    pids = {}
+    for line in make("ps", env=env).stdout.splitlines():
+        if "RUNNING" in line:
+            pids[line.split()[0]] = int(line.split("pid ")[1].split(",")[0])
+    return pids
+
+
 def statuses(base: str) -> dict[str, str]:
     body = requests.get(f"{base}/api/workers/status/", timeout=5).json()
     return {w["id"]: w["status"] for w in body["workers"]}
@@ -94,11 +104,18 @@ def test_fault_tolerance_walkthrough_through_the_make_targets(cluster):
         wait_until(lambda: requests.get(job_url, timeout=5).json()["progress"]["completed"] > 0,
                    30, message="the batch to start")
 
-        # Kill worker-2 mid-batch: the status page marks it dead, the others finish it all.
+        # Freeze worker-3 mid-batch: it misses its heartbeats and shows as dead.
+        assert make("worker-pause", "ID=worker-3", env=env).returncode == 0
+        wait_until(lambda: statuses(base).get("worker-3") == "dead", 30, 0.2,
+                   message="worker-3 marked dead")
+        # Kill worker-2: supervision restarts it under the same id, with a new pid.
+        old_pid = program_pids(env)["worker-2"]
         assert make("worker-kill", "ID=worker-2", env=env).returncode == 0
-        wait_until(lambda: statuses(base).get("worker-2") == "dead", 30, 0.2,
-                   message="worker-2 marked dead")
-        out, _ = demo.communicate(timeout=120)
+        wait_until(lambda: program_pids(env).get("worker-2") not in (None, old_pid), 30,
+                   message="worker-2 restarted")
+        wait_until(lambda: statuses(base).get("worker-2") == "healthy", 30,
+                   message="the restarted worker-2 healthy")
+        out, _ = demo.communicate(timeout=180)
     finally:
         if demo.poll() is None:
             demo.kill()
@@ -108,16 +125,22 @@ def test_fault_tolerance_walkthrough_through_the_make_targets(cluster):
     job = requests.get(job_url, timeout=5).json()
     assert job["status"] == "completed" and job["progress"]["completed"] == 60
     assert {r["worker"] for r in job["results"]} <= {"worker-1", "worker-2", "worker-3"}
+    queue = requests.get(f"{base}/api/workers/status/", timeout=5).json()["queue"]
+    assert queue["reclaimed"] >= 1  # the frozen and the killed worker's tasks were taken over
 
-    # Start it again: it rejoins as healthy; a graceful stop shows it as stopped.
-    assert make("worker-start", "ID=worker-2", env=env).returncode == 0
-    wait_until(lambda: statuses(base).get("worker-2") == "healthy", 30,
-               message="worker-2 healthy again")
+    # Thawed, worker-3 heartbeats again; stopped on purpose, worker-2 stays stopped.
+    assert make("worker-resume", "ID=worker-3", env=env).returncode == 0
+    wait_until(lambda: statuses(base).get("worker-3") == "healthy", 30,
+               message="worker-3 healthy again")
     assert make("worker-stop", "ID=worker-2", env=env).returncode == 0
     assert statuses(base).get("worker-2") == "stopped"
     listing = make("ps", env=env)
     assert listing.returncode == 0, listing  # a stopped worker is reported, not an error
     assert any("worker-2" in line and "STOPPED" in line for line in listing.stdout.splitlines())
+    assert make("worker-start", "ID=worker-2", env=env).returncode == 0
+    wait_until(lambda: statuses(base).get("worker-2") == "healthy", 30,
+               message="worker-2 healthy after a start")
+    listing = make("ps", env=env)
 
     pids += [int(line.split("pid ")[1].split(",")[0])
              for line in listing.stdout.splitlines() if "RUNNING" in line]
