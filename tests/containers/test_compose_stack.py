@@ -215,7 +215,9 @@ def test_a_worker_killed_while_holding_a_task_loses_nothing(
 
     # When it is killed outright
     stack.run("kill", "-s", "SIGKILL", "worker-1")
-    assert stack.state("worker-1")["ExitCode"] == 137
+    killed = wait_until(lambda: stack.state("worker-1")["Status"] == "exited"
+                        and stack.state("worker-1"), 30, 0.2, message="worker-1 to exit")
+    assert killed["ExitCode"] == 137, killed
 
     # Then it shows dead, its task is handed to another worker after the lease, and the job
     # completes with nothing lost: every task completed once, none dead-lettered
@@ -232,7 +234,9 @@ def test_a_worker_killed_while_holding_a_task_loses_nothing(
     queue = assert_counts_add_up(api)
     assert queue["reclaimed"] > reclaimed_before, queue
     assert queue["dead_lettered"] == 0, queue
-    # (all_workers_healthy starts worker-1 again for the next test)
+    # A kill is a request, like stop: docker leaves it down (all_workers_healthy starts it
+    # again for the next test).
+    assert stack.state("worker-1")["Status"] == "exited"
 
 
 def test_a_crashed_worker_is_restarted_by_its_restart_policy(
