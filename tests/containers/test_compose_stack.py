@@ -257,6 +257,39 @@ def test_a_crashed_worker_is_restarted_by_its_restart_policy(
     assert stack.state("worker-3")["Pid"] != state["Pid"]
 
 
+def test_a_redis_restart_mid_batch_degrades_the_api_and_loses_no_task(
+    all_workers_healthy: ComposeProject, api: Api
+) -> None:
+    stack = all_workers_healthy
+    # Given a batch in progress
+    job_id = submit(api, {**HEAVY, "images": sample_ids(api) * 4})
+    wait_until(lambda: api.get(f"/api/jobs/{job_id}/")["progress"]["completed"] >= 4, 60, 0.2,
+               message="the batch to be under way")
+
+    # When Redis is stopped (SIGTERM: it writes its append-only file and exits)
+    stack.run("stop", "redis")
+    try:
+        # Then the API stays ready but degraded, the distributed mode answers 503, and the
+        # threading mode still works
+        health = api.session.get(api.base_url + "/api/health/", timeout=30)
+        assert health.status_code == 200, health.text
+        assert health.json()["status"] == "degraded", health.json()
+        refused = api.post("/api/process-batch/distributed/", json.loads(README_BATCH))
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"] == "redis_unavailable"
+        local = api.post("/api/process-batch/threading/", json.loads(README_BATCH))
+        assert local.status_code == 200 and local.json()["status"] == "completed", local.text
+    finally:
+        stack.run("start", "redis")
+    stack.wait_healthy(["redis"], 60)
+
+    # and once it is back, from its volume, the workers reconnect and finish every task once
+    job = finished_job(api, job_id)
+    assert job["status"] == "completed", job["progress"]
+    assert job["progress"]["completed"] == job["total"] == 32
+    assert_counts_add_up(api)
+
+
 def test_everything_comes_down_with_its_volumes(stack: ComposeProject) -> None:
     # The last test: `down -v` removes every container and volume of the project (the stack
     # fixture checks the same at teardown, whatever happened before).
