@@ -128,15 +128,22 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _pids_mentioning(text: str) -> list[int]:
-    """PIDs whose command line contains ``text`` (our unique engine directory)."""
+# What a dockerd starts (containerd, its shims, runc, the userland proxy): only these are
+# stopped if they outlive it, and only when they name this engine's own directory.
+ENGINE_COMMANDS = ("dockerd", "containerd", "runc", "docker-proxy")
+
+
+def _engine_pids(directory: str) -> list[int]:
+    """PIDs of engine processes whose command line names ``directory`` (unique to a run)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError):
-            if text in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
-                    errors="replace"):
+            if not (entry / "comm").read_text().strip().startswith(ENGINE_COMMANDS):
+                continue
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            if directory in cmdline.decode(errors="replace"):
                 pids.append(int(entry.name))
     return sorted(pids)
 
@@ -254,8 +261,8 @@ class DockerEngine:
                 proc.kill()
                 proc.wait(STOP_TIMEOUT_S)
         # containerd and its shims name this directory on their command lines.
-        for pid in _pids_mentioning(str(self.directory)):
-            if pid != os.getpid() and _alive(pid):
+        for pid in _engine_pids(str(self.directory)):
+            if _alive(pid):
                 problems.append(f"pid {pid} outlived dockerd: killed")
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
