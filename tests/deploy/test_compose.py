@@ -128,8 +128,24 @@ def test_app_services_wait_for_a_healthy_redis(compose: dict[str, Any], name: st
     assert depends_on["redis"]["condition"] == "service_healthy"
 
 
-def test_api_publishes_port_8000(compose: dict[str, Any]) -> None:
-    assert "8000:8000" in compose["services"]["api"]["ports"]
+def test_api_publishes_port_8000_on_loopback_unless_told_otherwise(
+    compose: dict[str, Any],
+) -> None:
+    (port,) = compose["services"]["api"]["ports"]
+    assert interpolated(port) == "127.0.0.1:8000:8000"
+
+
+def test_images_can_be_swapped_for_local_ones(compose: dict[str, Any]) -> None:
+    # The offline build (docs/containers.md) names its own images; nothing else changes.
+    assert compose["services"]["redis"]["image"] == "${REDIS_IMAGE:-redis:7-alpine}"
+    assert compose["services"]["api"]["image"] == "${IMAGE:-imgproc:local}"
+
+
+def test_compose_file_has_no_top_level_name_for_docker_compose_1_29(
+    compose: dict[str, Any],
+) -> None:
+    # docker-compose 1.29 (Debian's) rejects it; `-p NAME` names a project instead.
+    assert "name" not in compose
 
 
 def test_api_runs_gunicorn_on_project_wsgi(compose: dict[str, Any]) -> None:

@@ -18,11 +18,12 @@ import pytest
 from . import REPO_ROOT, code_env_names, dockerfile_instructions
 
 DOCKERFILE = REPO_ROOT / "docker" / "Dockerfile"
+REDIS_DOCKERFILE = REPO_ROOT / "docker" / "redis.Dockerfile"
 ENTRYPOINT = REPO_ROOT / "docker" / "entrypoint.sh"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 
-# Variables of Python and pip themselves, not of the application.
-TOOL_ENV_PREFIXES = ("PYTHON", "PIP_")
+# Variables of Python, pip and the shell (PATH), not of the application.
+TOOL_ENV_PREFIXES = ("PYTHON", "PIP_", "PATH")
 
 
 def hadolint_binary() -> str:
@@ -58,9 +59,10 @@ def index_of(keyword: str, pattern: str) -> int:
 # --- hadolint ------------------------------------------------------------------------
 
 
-def test_hadolint_finds_no_warning_in_the_dockerfile() -> None:
+@pytest.mark.parametrize("dockerfile", [DOCKERFILE, REDIS_DOCKERFILE], ids=lambda p: p.name)
+def test_hadolint_finds_no_warning_in_the_dockerfiles(dockerfile: Path) -> None:
     # Run from the repository root so a .hadolint.yaml there, if any, applies.
-    result = run_hadolint(DOCKERFILE, cwd=REPO_ROOT)
+    result = run_hadolint(dockerfile, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -78,9 +80,46 @@ def test_hadolint_rejects_a_dockerfile_with_classic_mistakes(tmp_path: Path) -> 
 # --- the Dockerfile's structure ------------------------------------------------------
 
 
-def test_image_is_one_stage_on_python_311_slim() -> None:
-    bases = [args for kw, args in instructions() if kw == "FROM"]
-    assert bases == ["python:3.11-slim"]
+def build_args() -> dict[str, str | None]:
+    """ARG name -> default (None without one)."""
+    args: dict[str, str | None] = {}
+    for kw, text in instructions():
+        if kw == "ARG":
+            name, sep, default = text.partition("=")
+            args[name] = default if sep else None
+    return args
+
+
+def test_image_builds_on_python_311_slim_unless_another_base_is_given() -> None:
+    # Online by default; offline, --build-arg BASE_IMAGE names a local image (docs/containers.md).
+    first = instructions()[0]
+    assert first == ("ARG", "BASE_IMAGE=python:3.11-slim"), "BASE_IMAGE must precede every FROM"
+    bases = [args.split()[0] for kw, args in instructions() if kw == "FROM"]
+    assert bases == ["${BASE_IMAGE}", "${BASE_IMAGE}"]
+
+
+def test_dockerfile_needs_no_buildkit_frontend_image() -> None:
+    # `# syntax=` makes BuildKit pull a frontend image: impossible without a registry.
+    first_line = DOCKERFILE.read_text(encoding="utf-8").splitlines()[0]
+    assert not re.match(r"#\s*syntax\s*=", first_line, re.IGNORECASE), first_line
+    assert not re.search(r"^#\s*syntax\s*=", REDIS_DOCKERFILE.read_text(encoding="utf-8"), re.M)
+
+
+def test_offline_install_reads_only_the_wheelhouse_copied_into_the_deps_stage() -> None:
+    args = build_args()
+    # pip takes both from the environment; PIP_NO_INDEX stays unset online.
+    assert args["PIP_NO_INDEX"] is None
+    copy_wheels = [a for kw, a in instructions() if kw == "COPY" and "wheelhous[e]" in a]
+    assert copy_wheels == [f"requirements.txt var/wheelhous[e] {args['PIP_FIND_LINKS']}/"]
+
+
+def test_only_the_virtualenv_leaves_the_deps_stage() -> None:
+    stages = [a for kw, a in instructions() if kw == "FROM"]
+    assert stages[0].endswith(" AS deps")
+    copies_from = [a for kw, a in instructions() if kw == "COPY" and a.startswith("--from=")]
+    assert copies_from == ["--from=deps /opt/venv /opt/venv"]
+    env_args = " ".join(args for kw, args in instructions() if kw == "ENV")
+    assert "PATH=/opt/venv/bin:$PATH" in env_args
 
 
 def test_image_runs_as_a_numeric_non_root_user() -> None:
@@ -90,7 +129,7 @@ def test_image_runs_as_a_numeric_non_root_user() -> None:
     assert user not in {"root", "0"}
     # Numeric, so Kubernetes' runAsNonRoot can check it (tested against the pods in test_k8s).
     assert user.isdigit(), users[-1]
-    assert index_of("USER", ".") > index_of("RUN", r"pip install"), "USER must follow installs"
+    assert index_of("USER", ".") > index_of("COPY", r"^--from=deps "), "USER must follow installs"
 
 
 def test_healthcheck_asks_the_api_health_endpoint() -> None:
@@ -103,9 +142,10 @@ def test_healthcheck_asks_the_api_health_endpoint() -> None:
 
 def test_requirements_are_installed_before_the_source_is_copied() -> None:
     copy_requirements = index_of("COPY", r"^requirements\.txt\s")
-    pip_install = index_of("RUN", r"pip install .*--no-cache-dir.*-r requirements\.txt")
+    pip_install = index_of("RUN", r"pip install .*--no-cache-dir.*-r \S*requirements\.txt")
+    copy_venv = index_of("COPY", r"^--from=deps ")
     copy_source = index_of("COPY", r"^(--chown=\S+\s+)?\.\s+\.$")
-    assert copy_requirements < pip_install < copy_source
+    assert copy_requirements < pip_install < copy_venv < copy_source
 
 
 def test_dev_requirements_are_not_installed_in_the_image() -> None:
@@ -185,6 +225,8 @@ def excluded_from_context(path: str, lines: list[str]) -> bool:
         "project/__pycache__/settings.cpython-311.pyc",
         "requirements-dev.txt",
         ".env",
+        "var/containers/debian-bookworm-rootfs.tar",
+        "var/wheelhouse.stamp",
     ],
 )
 def test_dockerignore_keeps_local_state_and_tests_out_of_the_image(path: str) -> None:
@@ -208,6 +250,7 @@ def test_dockerignore_keeps_local_state_and_tests_out_of_the_image(path: str) ->
         "common/__init__.py",
         "common/settings.py",
         "project/gunicorn_conf.py",
+        "var/wheelhouse/numpy-2.4.6-cp311-cp311-manylinux_2_28_x86_64.whl",
     ],
 )
 def test_dockerignore_keeps_what_the_build_and_the_services_need(path: str) -> None:

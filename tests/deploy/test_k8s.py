@@ -201,9 +201,10 @@ def test_every_container_requests_and_limits_cpu_and_memory(
     resources: list[dict[str, Any]],
 ) -> None:
     workloads = of_kind(resources, "Deployment") + of_kind(resources, "StatefulSet")
-    assert len(workloads) == 3
+    assert len(workloads) == 4
     for workload in workloads:
-        for container in pod_spec(workload)["containers"]:
+        spec = pod_spec(workload)
+        for container in spec["containers"] + spec.get("initContainers", []):
             res = container["resources"]
             for section in ("requests", "limits"):
                 assert {"cpu", "memory"} <= set(res[section]), (workload["metadata"], section)

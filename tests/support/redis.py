@@ -7,6 +7,8 @@ Import the fixtures into a conftest.py: ``from tests.support.redis import *  # n
 from __future__ import annotations
 
 import contextlib
+import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,23 @@ from distributed.keys import PRIORITIES
 from distributed.queue import Queue
 
 __all__ = ["assert_counts_add_up", "queue", "queue_config", "redis_client", "redis_server"]
+
+# Debian's redis-server package (Redis 7): what docker-compose's offline Redis image runs and
+# what the Kubernetes manifests ask for. `make test` installs it as root when it is missing.
+# Only its binary is used: a private process on a free port, never the system's server.
+SYSTEM_REDIS_SERVER = Path("/usr/bin/redis-server")
+
+
+def system_redis_server(directory: Path) -> EmbeddedRedis:
+    """A private server from Debian's Redis 7 binary; fails (never skips) without it."""
+    if not SYSTEM_REDIS_SERVER.is_file():
+        pytest.fail(f"{SYSTEM_REDIS_SERVER} missing: apt-get install redis-server (as root, "
+                    "`make test` does it)", pytrace=False)
+    version = subprocess.run([str(SYSTEM_REDIS_SERVER), "--version"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout
+    major = re.search(r"v=(\d+)\.", version)
+    assert major and int(major.group(1)) >= 7, version
+    return EmbeddedRedis(directory, appendonly=True, binary=str(SYSTEM_REDIS_SERVER))
 
 
 @pytest.fixture(scope="session")
