@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 
 from imaging.codecs import encode_image, inspect_image  # noqa: E402
-from imaging.processing import limit_native_threads, process_image  # noqa: E402
+from imaging.processing import Limits, limit_native_threads, process_image  # noqa: E402
 from imaging.samples import make_scene  # noqa: E402
 from imaging.storage import Storage  # noqa: E402
 
@@ -115,7 +115,7 @@ def task_kwargs(media_root: Path, image_id: str, job_id: str, index: int) -> dic
         "index": index,
         "output_format": OUTPUT_FORMAT,
         "quality": QUALITY,
-        "max_pixels": MAX_PIXELS,
+        "limits": Limits(max_pixels=MAX_PIXELS),
     }
 
 

@@ -97,15 +97,6 @@ def test_the_ids_of_a_context_are_gone_after_it_and_nest_inside_it(emit) -> None
     assert "request_id" not in outside and current_request_id() is None
 
 
-def test_ids_passed_as_job_and_task_are_named_job_id_and_task_id(emit) -> None:
-    # workers/runtime.py passes extra={"job": ..., "task": ...}.
-    logger, stream = emit("json")
-    logger.info("task.done", extra={"job": "job_2", "task": "job_2.0", "worker": "w"})
-    record = json.loads(lines(stream)[0])
-    assert (record["job_id"], record["task_id"]) == ("job_2", "job_2.0")
-    assert "job" not in record and "task" not in record
-
-
 def test_an_unknown_context_field_is_refused() -> None:
     with pytest.raises(TypeError, match="unknown log context field user"), log_context(user="x"):
         pass
