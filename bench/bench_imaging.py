@@ -90,7 +90,7 @@ def reference(job: tuple[str, str]) -> int:
     image = cv2.imdecode(np.fromfile(source, np.uint8), cv2.IMREAD_COLOR)
     sharp = cv2.filter2D(image, -1, SHARPEN_3X3)
     edges = cv2.Canny(cv2.cvtColor(sharp, cv2.COLOR_BGR2GRAY), 50, 150)
-    ok, buffer = cv2.imencode(".png", edges)
+    _, buffer = cv2.imencode(".png", edges)
     buffer.tofile(target)
     return len(buffer)
 
@@ -185,8 +185,8 @@ def bench_throughput(tmp: Path, paths: list[Path], repeat: int) -> dict[str, flo
     figures = {"reference_pool2": statistics.median(ref), "project_pool2": statistics.median(proj),
                "distributed_2_workers": statistics.median(dist),
                "threading_http": statistics.median(http)}
-    print("\nThroughput, images/s (median of %d runs; 60 x 1920x1080 JPEG, sharpen + Canny, "
-          "PNG out)" % repeat)
+    print(f"\nThroughput, images/s (median of {repeat} runs; 60 x 1920x1080 JPEG, sharpen + "
+          "Canny, PNG out)")
     for name, value in figures.items():
         print(f"  {name:24} {value:7.2f}   {value / figures['reference_pool2']:.2f}x reference")
     return figures
@@ -227,7 +227,7 @@ def bench_steps(paths: list[Path], runs: int = 15) -> dict[str, dict[str, float]
     }
     reference_ms["total"] = sum(reference_ms.values())
     project_ms["total"] = sum(project_ms.values())
-    print("\nPer step, ms (one 1920x1080 JPEG, median of %d)" % runs)
+    print(f"\nPer step, ms (one 1920x1080 JPEG, median of {runs})")
     print(f"  {'step':10} {'reference':>10} {'project':>10}")
     for step in reference_ms:
         print(f"  {step:10} {reference_ms[step]:10.2f} {project_ms[step]:10.2f}")
@@ -296,9 +296,8 @@ def bench_memory(tmp: Path) -> dict[str, float]:
 
 
 def bench_scanbomb() -> dict[str, float]:
-    from tests.support.hostile import jpeg_scan_bomb
-
     from imaging.codecs import ImageError
+    from tests.support.hostile import jpeg_scan_bomb
 
     bomb = jpeg_scan_bomb(6000, 6000, 2000)
     cpu = time.process_time()
