@@ -59,6 +59,8 @@ _PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "bmp": "BMP", "tif
 DEFAULT_MAX_JPEG_SCANS = 100
 # JPEG modes OpenCV decodes exactly like Pillow; CMYK/YCCK and others go through Pillow.
 _FAST_JPEG_MODES = ("RGB", "L")
+# PNG modes OpenCV decodes to the same pixels (palette, grey+alpha, 16-bit grey: Pillow).
+_FAST_PNG_MODES = ("RGB", "RGBA", "L")
 _JPEG_FLAGS = {
     (False, 1): cv2.IMREAD_COLOR, (False, 2): cv2.IMREAD_REDUCED_COLOR_2,
     (False, 4): cv2.IMREAD_REDUCED_COLOR_4, (False, 8): cv2.IMREAD_REDUCED_COLOR_8,
@@ -240,6 +242,8 @@ def _decode(data: bytes, header: Header, *, reduce_to: tuple[int, int] | None = 
             ) -> np.ndarray:
     if header.format == "jpeg" and header.mode in _FAST_JPEG_MODES:
         return _apply_orientation(_decode_jpeg(data, header, reduce_to), header.orientation)
+    if header.format == "png" and header.mode in _FAST_PNG_MODES and header.frames == 1:
+        return _apply_orientation(_decode_png(data), header.orientation)
     image, fmt = _open(data)
     with image:
         try:
@@ -263,6 +267,19 @@ def _decode_jpeg(data: bytes, header: Header, reduce_to: tuple[int, int] | None)
     if decoded is None:
         raise ImageError("corrupt jpeg image: the decoder refused it", status=400,
                          code="corrupt_image")
+    return decoded
+
+
+def _decode_png(data: bytes) -> np.ndarray:
+    """libpng through OpenCV, straight into BGR(A) or grey: one frame in memory, where
+    Pillow's path holds three or four copies of it on the way to a NumPy array."""
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8),
+                           cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if decoded is None:
+        raise ImageError("corrupt or truncated png image: the decoder refused it", status=400,
+                         code="corrupt_image")
+    if decoded.dtype == np.uint16:  # 48/64-bit colour: Pillow's mode says RGB(A) too
+        decoded = (decoded >> 8).astype(np.uint8)
     return decoded
 
 

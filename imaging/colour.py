@@ -29,9 +29,14 @@ def _join_alpha(colour: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
 
 
 def _map_colour(image: np.ndarray, func: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Apply ``func`` to the colour channels only, keeping alpha as it was."""
-    colour, alpha = _split_alpha(image)
-    return _join_alpha(func(colour), alpha)
+    """Apply a per-channel ``func`` to the colour channels, keeping alpha as it was. On BGRA
+    it runs over all four channels and the alpha is put back: one new frame, where splitting
+    off the colour and stacking it again would hold three."""
+    if image.ndim == 3 and image.shape[2] == 4:
+        out = func(image)
+        out[:, :, 3] = image[:, :, 3]
+        return out
+    return func(image)
 
 
 def _to_gray(image: np.ndarray) -> np.ndarray:
