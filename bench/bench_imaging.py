@@ -51,7 +51,7 @@ from imaging.storage import Storage  # noqa: E402
 
 WIDTH, HEIGHT, COUNT = 1920, 1080, 60
 PIPELINE = {"filters": ["sharpen", "edges"],
-            "filter_params": {"sharpen": {"intensity": 1}, "edges": {"threshold1": 50,
+            "filter_params": {"sharpen": {"intensity": 3}, "edges": {"threshold1": 50,
                                                                      "threshold2": 150}}}
 STEPS_JSON = steps_to_json(parse_pipeline(PIPELINE))
 LIMITS = Limits(max_pixels=100_000_000)
@@ -209,7 +209,7 @@ def bench_steps(paths: list[Path], runs: int = 15) -> dict[str, dict[str, float]
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     sharp_ref = cv2.filter2D(image, -1, SHARPEN_3X3)
     edges_ref = cv2.Canny(cv2.cvtColor(sharp_ref, cv2.COLOR_BGR2GRAY), 50, 150)
-    sharp = colour.sharpen(image, 1.0)
+    sharp = colour.sharpen(image, 3.0)
     edges = colour.edges(sharp, 50, 150)
     reference_ms = {
         "decode": median_ms(lambda: cv2.imdecode(np.frombuffer(data, np.uint8),
@@ -221,7 +221,7 @@ def bench_steps(paths: list[Path], runs: int = 15) -> dict[str, dict[str, float]
     }
     project_ms = {
         "decode": median_ms(lambda: decode_image(data, max_pixels=10**8), runs),
-        "sharpen": median_ms(lambda: colour.sharpen(image, 1.0), runs),
+        "sharpen": median_ms(lambda: colour.sharpen(image, 3.0), runs),
         "edges": median_ms(lambda: colour.edges(sharp, 50, 150), runs),
         "encode": median_ms(lambda: encode_image(edges, "png"), runs),
     }

@@ -44,6 +44,7 @@ __all__ = [
     "Header",
     "ImageError",
     "ImageInfo",
+    "decode",
     "decode_image",
     "encode_image",
     "inspect_image",
@@ -209,7 +210,7 @@ def inspect_image(
 
 def decode_image(
     data: bytes, *, max_pixels: int, max_jpeg_scans: int = DEFAULT_MAX_JPEG_SCANS,
-    reduce_to: tuple[int, int] | None = None,
+    reduce_to: tuple[int, int] | None = None, luma: bool = False,
 ) -> np.ndarray:
     """Decode to uint8 HxW / HxWx3 BGR / HxWx4 BGRA, EXIF orientation applied; raises
     ImageError (400/413/415).
@@ -217,11 +218,22 @@ def decode_image(
     ``reduce_to`` (width, height as displayed): the caller will shrink the image to at most
     this size, so a JPEG may be decoded at 1/2, 1/4 or 1/8 scale (DCT scaling: the decoder
     skips the work) as long as the result stays at least that large on both axes.
+    ``luma``: the caller only needs the grey level of an image without alpha; a JPEG then
+    decodes its Y channel alone (no chroma, no colour conversion).
     """
     if len(data) == 0:
         raise ImageError("empty file", status=400, code="empty_file")
     header = read_header(data, max_pixels=max_pixels, max_jpeg_scans=max_jpeg_scans)
-    return _decode(data, header, reduce_to=reduce_to)
+    return decode(data, header, reduce_to=reduce_to, luma=luma)
+
+
+def decode(data: bytes, header: Header, *, reduce_to: tuple[int, int] | None = None,
+           luma: bool = False) -> np.ndarray:
+    """Decode ``data`` whose header was read (and its budget checked) by :func:`read_header`."""
+    image = _decode(data, header, reduce_to=reduce_to, luma=luma)
+    if luma and image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return image
 
 
 def shrink_factor(header: Header, reduce_to: tuple[int, int] | None) -> int:
@@ -238,10 +250,11 @@ def shrink_factor(header: Header, reduce_to: tuple[int, int] | None) -> int:
     return 1
 
 
-def _decode(data: bytes, header: Header, *, reduce_to: tuple[int, int] | None = None
-            ) -> np.ndarray:
+def _decode(data: bytes, header: Header, *, reduce_to: tuple[int, int] | None = None,
+            luma: bool = False) -> np.ndarray:
     if header.format == "jpeg" and header.mode in _FAST_JPEG_MODES:
-        return _apply_orientation(_decode_jpeg(data, header, reduce_to), header.orientation)
+        return _apply_orientation(_decode_jpeg(data, header, reduce_to, luma),
+                                  header.orientation)
     if header.format == "png" and header.mode in _FAST_PNG_MODES and header.frames == 1:
         return _apply_orientation(_decode_png(data), header.orientation)
     image, fmt = _open(data)
@@ -255,13 +268,14 @@ def _decode(data: bytes, header: Header, *, reduce_to: tuple[int, int] | None = 
         return _apply_orientation(_to_array(image), header.orientation)
 
 
-def _decode_jpeg(data: bytes, header: Header, reduce_to: tuple[int, int] | None) -> np.ndarray:
+def _decode_jpeg(data: bytes, header: Header, reduce_to: tuple[int, int] | None,
+                 luma: bool = False) -> np.ndarray:
     """libjpeg-turbo through OpenCV: about 1.7x Pillow's decode (bench/README.md)."""
     if not _has_eoi(data):
         # libjpeg fills a truncated scan with grey and only warns: refuse it instead.
         raise ImageError("corrupt or truncated jpeg image: no end marker", status=400,
                          code="corrupt_image")
-    grey = header.mode == "L"
+    grey = header.mode == "L" or luma
     flags = _JPEG_FLAGS[(grey, shrink_factor(header, reduce_to))] | cv2.IMREAD_IGNORE_ORIENTATION
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if decoded is None:
@@ -279,7 +293,7 @@ def _decode_png(data: bytes) -> np.ndarray:
         raise ImageError("corrupt or truncated png image: the decoder refused it", status=400,
                          code="corrupt_image")
     if decoded.dtype == np.uint16:  # 48/64-bit colour: Pillow's mode says RGB(A) too
-        decoded = (decoded >> 8).astype(np.uint8)
+        decoded = np.right_shift(decoded, 8).astype(np.uint8)
     return decoded
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "Step",
     "TimeLimitExceeded",
     "check_budget",
+    "needs_only_luma",
     "parse_pipeline",
     "run_pipeline",
     "steps_from_json",
@@ -347,6 +348,34 @@ def run_pipeline(
         current = spec.func(current, **step.params)
         timings.append({"filter": step.filter, "ms": (time.perf_counter() - started) * 1000.0})
     return current, timings
+
+
+# --- planning -----------------------------------------------------------------------------
+
+# Before the grey result, only exact pixel moves: anything that computes new values (a blur,
+# a resize, a sharpen) rounds differently on the grey level than on each channel, and an edge
+# map after it differs on a tenth of its edge pixels or more. A JPEG's own Y channel and
+# OpenCV's conversion of its colours differ by rounding alone (Canny agrees on 98.5 % of edge
+# pixels or more: tests/imaging/test_processing.py).
+GREY_RESULT = frozenset({"grayscale", "edges", "threshold"})
+
+
+def _moves_pixels_only(step: Step) -> bool:
+    if step.filter == "flip":
+        return True
+    return step.filter == "rotate" and float(step.params.get("degrees", 90.0)) % 90.0 == 0
+
+
+def needs_only_luma(steps: Sequence[Step]) -> bool:
+    """True when the pipeline turns the image grey before any step that computes on colour:
+    it can then start from the grey level (a JPEG decodes its Y channel alone: no chroma, no
+    colour conversion)."""
+    for step in steps:
+        if step.filter in GREY_RESULT:
+            return True
+        if not _moves_pixels_only(step):
+            return False
+    return False
 
 
 # --- budget -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from imaging.codecs import (
     DEFAULT_MAX_JPEG_SCANS,
     Header,
     ImageError,
-    decode_image,
+    decode,
     encode_image,
     output_format_for,
     read_header,
@@ -24,7 +24,7 @@ from imaging.codecs import (
 from imaging.costs import input_frame
 from imaging.geometry import resize_size
 from imaging.metadata import Metadata, to_srgb
-from imaging.pipeline import Step, check_budget, run_pipeline, steps_from_json
+from imaging.pipeline import Step, check_budget, needs_only_luma, run_pipeline, steps_from_json
 from imaging.storage import Storage
 
 __all__ = ["Limits", "ProcessResult", "limit_native_threads", "process_image", "shrink_on_load"]
@@ -117,8 +117,10 @@ def process_image(
                  input_format=header.format, output_format=fmt,
                  max_pixels=limits.max_pixels, max_cost_ms=limits.max_cost_ms)
     steps, reduce_to = shrink_on_load(steps, header)
-    image = decode_image(data, max_pixels=limits.max_pixels,
-                         max_jpeg_scans=limits.max_jpeg_scans, reduce_to=reduce_to)
+    # Grey planning: a pipeline whose result is grey, from an image without alpha, starts
+    # from the grey level (imaging.pipeline.needs_only_luma).
+    luma = header.mode in ("RGB", "L") and needs_only_luma(steps)
+    image = decode(data, header, reduce_to=reduce_to, luma=luma)
     metadata = header.metadata.keep(exif=keep_metadata)
     if colour_profile == "srgb":
         image = to_srgb(image, metadata.icc_profile)
