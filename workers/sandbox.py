@@ -93,10 +93,10 @@ def _child_main(conn: Connection, memory_limit_mb: int, parent_pid: int) -> None
     _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides; Ctrl+C reaches all
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    from imaging.processing import limit_native_threads
+    from imaging.processing import configure_process
     from workers.tasks import PERMANENT_ERRORS, error_kind, run_in_child
 
-    limit_native_threads(1)
+    configure_process(1)
     _limit_memory(memory_limit_mb)  # after the imports: they are not the task's
     conn.send(("ready",))  # a task's time starts now, not while this process boots
     while True:

@@ -14,7 +14,7 @@ from typing import Any
 
 from imaging.codecs import ImageError
 from imaging.pipeline import PipelineError, TimeLimitExceeded
-from imaging.processing import limit_native_threads, process_image
+from imaging.processing import configure_process, process_image
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def init_pool_worker(gate: Any = None) -> None:
     """Pool initializer: one OpenCV thread per pool worker, so N workers use N cores; the
     pool's image gate."""
     global _gate
-    limit_native_threads(1)
+    configure_process(1)
     _gate = gate
 
 
