@@ -22,7 +22,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Estimate", "Frame", "estimate", "input_frame"]
+from imaging.filters import FILTERS
+from imaging.pipeline import PipelineError
+
+__all__ = ["Estimate", "Frame", "check_budget", "estimate", "input_frame"]
 
 
 class StepLike(Protocol):
@@ -167,3 +170,35 @@ def estimate(
         encode_ms=last.bytes * ENCODE_NS.get(output_format, 30.0) / 1e6,
         frames=tuple(frames),
     )
+
+
+def check_budget(
+    steps: Sequence[StepLike], source: Frame, *, input_format: str, output_format: str,
+    max_pixels: int, max_cost_ms: float,
+) -> Estimate:
+    """Refuse, before any work, a pipeline that would make an image over ``max_pixels`` or
+    whose estimated cost (``imaging.costs``) exceeds ``max_cost_ms``; the estimate otherwise."""
+    cost = estimate(steps, source, input_format=input_format, output_format=output_format,
+                    filters=FILTERS)
+    for index, (step, frame) in enumerate(zip(steps, cost.frames[1:], strict=True)):
+        if frame.pixels > max_pixels:
+            raise PipelineError(
+                f"{step.filter} would make a {frame.width}x{frame.height} image, over the "
+                f"limit of {max_pixels} pixels",
+                step=index, filter=step.filter, allowed={"max_pixels": max_pixels},
+                code="intermediate_too_large",
+            )
+    running = cost.decode_ms
+    for index, (step, step_ms) in enumerate(zip(steps, cost.step_ms, strict=True)):
+        running += step_ms
+        if running + cost.encode_ms > max_cost_ms:
+            raise PipelineError(
+                f"the pipeline is estimated at {cost.total_ms:.0f} ms of CPU for this "
+                f"{source.width}x{source.height} image, over the limit of {max_cost_ms:.0f} "
+                f"ms; step {index} ({step.filter}) crosses it",
+                step=index, filter=step.filter,
+                allowed={"max_task_cost_ms": max_cost_ms,
+                         "estimated_ms": round(cost.total_ms)},
+                code="pipeline_too_expensive",
+            )
+    return cost

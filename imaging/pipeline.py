@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from imaging.costs import Estimate, Frame, estimate
 from imaging.filters import FILTERS, FilterSpec, Param, ParamError
 
 __all__ = [
@@ -28,7 +27,6 @@ __all__ = [
     "PipelineError",
     "Step",
     "TimeLimitExceeded",
-    "check_budget",
     "needs_only_luma",
     "parse_pipeline",
     "run_pipeline",
@@ -376,38 +374,3 @@ def needs_only_luma(steps: Sequence[Step]) -> bool:
         if not _moves_pixels_only(step):
             return False
     return False
-
-
-# --- budget -------------------------------------------------------------------------------
-
-
-def check_budget(
-    steps: Sequence[Step], source: Frame, *, input_format: str, output_format: str,
-    max_pixels: int, max_cost_ms: float,
-) -> Estimate:
-    """Refuse, before any work, a pipeline that would make an image over ``max_pixels`` or
-    whose estimated cost (``imaging.costs``) exceeds ``max_cost_ms``; the estimate otherwise."""
-    cost = estimate(steps, source, input_format=input_format, output_format=output_format,
-                    filters=FILTERS)
-    for index, (step, frame) in enumerate(zip(steps, cost.frames[1:], strict=True)):
-        if frame.pixels > max_pixels:
-            raise PipelineError(
-                f"{step.filter} would make a {frame.width}x{frame.height} image, over the "
-                f"limit of {max_pixels} pixels",
-                step=index, filter=step.filter, allowed={"max_pixels": max_pixels},
-                code="intermediate_too_large",
-            )
-    running = cost.decode_ms
-    for index, (step, step_ms) in enumerate(zip(steps, cost.step_ms, strict=True)):
-        running += step_ms
-        if running + cost.encode_ms > max_cost_ms:
-            raise PipelineError(
-                f"the pipeline is estimated at {cost.total_ms:.0f} ms of CPU for this "
-                f"{source.width}x{source.height} image, over the limit of {max_cost_ms:.0f} "
-                f"ms; step {index} ({step.filter}) crosses it",
-                step=index, filter=step.filter,
-                allowed={"max_task_cost_ms": max_cost_ms,
-                         "estimated_ms": round(cost.total_ms)},
-                code="pipeline_too_expensive",
-            )
-    return cost

@@ -22,10 +22,10 @@ from imaging.codecs import (
     output_format_for,
     read_header,
 )
-from imaging.costs import input_frame
+from imaging.costs import check_budget, input_frame
 from imaging.geometry import resize_size
 from imaging.metadata import Metadata, to_srgb
-from imaging.pipeline import Step, check_budget, needs_only_luma, run_pipeline, steps_from_json
+from imaging.pipeline import Step, needs_only_luma, run_pipeline, steps_from_json
 from imaging.storage import Storage
 
 __all__ = [

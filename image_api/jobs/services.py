@@ -31,9 +31,9 @@ from image_api.images.services import ValidatedUpload, uploads_store, uploads_va
 from image_api.jobs import pools
 from image_api.jobs.runner import failure, run_one
 from image_api.models import Job
-from imaging.costs import Frame, input_frame
+from imaging.costs import Frame, check_budget, input_frame
 from imaging.formats import output_format_for
-from imaging.pipeline import PipelineError, Step, check_budget, parse_pipeline, steps_to_json
+from imaging.pipeline import PipelineError, Step, parse_pipeline, steps_to_json
 from imaging.processing import Limits
 
 logger = logging.getLogger(__name__)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from imaging.costs import Frame, estimate, input_frame
+from imaging.costs import Frame, check_budget, estimate, input_frame
 from imaging.filters import FILTERS
-from imaging.pipeline import PipelineError, check_budget, parse_pipeline
+from imaging.pipeline import PipelineError, parse_pipeline
 
 MAX_PIXELS = 40_000_000
 DEFAULT_COST_MS = 20_000.0
