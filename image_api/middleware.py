@@ -1,4 +1,4 @@
-"""Request ids, and API paths without their trailing slash."""
+"""Request ids, API paths without their trailing slash, and the cross-origin guard."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 import uuid
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import is_valid_path
 
 from common.logs import log_context
@@ -60,4 +60,48 @@ class ApiTrailingSlashMiddleware:
             if not is_valid_path(path, urlconf) and is_valid_path(f"{path}/", urlconf):
                 request.path_info = f"{path}/"
                 request.path = f"{request.path}/"
+        return self.get_response(request)
+
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# What a browser sends when a page of this very site made the request, or a user typed it.
+SAME_SITE_FETCHES = frozenset({"same-origin", "none"})
+
+
+def cross_origin(request: HttpRequest) -> str | None:
+    """Why a state-changing request comes from another site, or None. Browsers send
+    ``Sec-Fetch-Site`` and/or ``Origin`` with every cross-site POST, form posts included;
+    clients that are not browsers (curl, the CLI) send neither and are not affected."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site not in SAME_SITE_FETCHES:
+        return f"Sec-Fetch-Site: {fetch_site}"
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return None
+    if origin == "null":  # sandboxed frames, file: pages, privacy-redirected requests
+        return "Origin: null"
+    expected = f"{request.scheme}://{request.get_host()}"
+    return None if origin == expected else f"Origin {origin} is not {expected}"
+
+
+class CrossOriginGuardMiddleware:
+    """Refuses every state-changing request that a browser sent from another origin (403
+    ``cross_origin_refused``), before any view parses its body: a page elsewhere cannot make a
+    visitor's browser submit a job, cancel one or act on dead letters here. Reads (GET, HEAD,
+    OPTIONS) are unaffected."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method in UNSAFE_METHODS:
+            reason = cross_origin(request)
+            if reason is not None:
+                return JsonResponse(
+                    {"error": "cross_origin_refused",
+                     "message": f"State-changing requests from another origin are refused "
+                                f"({reason}).",
+                     "reason": reason},
+                    status=403,
+                )
         return self.get_response(request)

@@ -41,6 +41,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every response, even one answered by a later middleware, carries X-Request-ID.
     "image_api.middleware.RequestIdMiddleware",
+    # Before anything reads a body: state changes from another origin are refused (403).
+    "image_api.middleware.CrossOriginGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Before CommonMiddleware: /api/ paths work without their trailing slash (no 301 for POSTs).
@@ -127,8 +129,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PARSER_CLASSES": [
         "image_api.parsers.JSONParser",  # strict JSON, nesting depth bounded
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",  # uploads; never url-encoded forms
     ],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],

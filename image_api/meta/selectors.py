@@ -34,10 +34,10 @@ def _check_storage() -> dict[str, Any]:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        return {"status": "error", "path": str(root), "message": exc.strerror or str(exc)}
+        return {"status": "error", "message": exc.strerror or str(exc)}
     if not os.access(root, os.W_OK | os.X_OK):
-        return {"status": "error", "path": str(root), "message": "not writable"}
-    return {"status": "ok", "path": str(root)}
+        return {"status": "error", "message": "not writable"}
+    return {"status": "ok"}
 
 
 def _check_redis() -> dict[str, Any]:

@@ -23,10 +23,17 @@ def test_health_reports_database_storage_and_unconfigured_redis(api, media_root:
         "version": project.__version__,
         "dependencies": {
             "database": {"status": "ok"},
-            "storage": {"status": "ok", "path": str(media_root)},
+            "storage": {"status": "ok"},
             "redis": {"status": "not_configured"},
         },
     }
+
+
+def test_health_shows_no_file_system_path(api, settings, media_root: Path, tmp_path: Path) -> None:
+    assert str(media_root) not in api.get("/api/health/").content.decode()
+    settings.MEDIA_ROOT = tmp_path / "a-file" / "media"
+    (tmp_path / "a-file").write_text("not a directory")
+    assert str(tmp_path) not in api.get("/api/health/").content.decode()
 
 
 def test_health_answers_503_when_storage_is_not_usable(api, settings, tmp_path: Path) -> None:
