@@ -207,6 +207,11 @@ class ApiSettings:
     max_upload_bytes: int = setting(
         Var("MAX_UPLOAD_BYTES", "largest upload", unit="bytes", minimum=1), 25 * 1024 * 1024
     )
+    max_request_bytes: int = setting(
+        Var("MAX_REQUEST_BYTES", "largest request body: one whose Content-Length says more is "
+            "refused (413) before any of it is read", unit="bytes", minimum=1),
+        256 * 1024 * 1024,
+    )
     max_image_pixels: int = setting(MAX_IMAGE_PIXELS, 40_000_000)
     max_jpeg_scans: int = setting(MAX_JPEG_SCANS, 100)
     max_task_cost_ms: float = setting(MAX_TASK_COST_MS, 20_000.0)

@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import is_valid_path
 
@@ -104,4 +105,28 @@ class CrossOriginGuardMiddleware:
                      "reason": reason},
                     status=403,
                 )
+        return self.get_response(request)
+
+
+class BodySizeLimitMiddleware:
+    """Answers 413 ``request_too_large`` to a request whose ``Content-Length`` is over
+    ``MAX_REQUEST_BYTES``, before a byte of its body is read or spooled to disk."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = int(settings.MAX_REQUEST_BYTES)
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return JsonResponse({"error": "bad_request",
+                                 "message": "Content-Length is not a number."}, status=400)
+        if declared > limit:
+            return JsonResponse(
+                {"error": "request_too_large",
+                 "message": f"The body is {declared} bytes; the limit is {limit} "
+                            "(MAX_REQUEST_BYTES).", "limit": limit},
+                status=413,
+            )
         return self.get_response(request)

@@ -43,6 +43,8 @@ MIDDLEWARE = [
     "image_api.middleware.RequestIdMiddleware",
     # Before anything reads a body: state changes from another origin are refused (403).
     "image_api.middleware.CrossOriginGuardMiddleware",
+    # A body whose declared size is over MAX_REQUEST_BYTES is refused before it is read.
+    "image_api.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Before CommonMiddleware: /api/ paths work without their trailing slash (no 301 for POSTs).
@@ -98,6 +100,7 @@ MEDIA_ROOT = API_SETTINGS.media_root
 
 # Input limits.
 MAX_UPLOAD_BYTES = API_SETTINGS.max_upload_bytes
+MAX_REQUEST_BYTES = API_SETTINGS.max_request_bytes
 MAX_IMAGE_PIXELS = API_SETTINGS.max_image_pixels
 MAX_BATCH_IMAGES = API_SETTINGS.max_batch_images
 MAX_JPEG_SCANS = API_SETTINGS.max_jpeg_scans

@@ -1,5 +1,6 @@
 """A page on another origin cannot change anything here through a visitor's browser: every
-state-changing request a browser marks as cross-site is refused before its body is read."""
+state-changing request a browser marks as cross-site is refused before its body is read. A
+body declared over the cap is refused before it is read, too."""
 
 from __future__ import annotations
 
@@ -78,3 +79,15 @@ def test_url_encoded_forms_are_not_parsed_anywhere(api):
                         content_type="application/x-www-form-urlencoded")
 
     assert response.status_code == 415
+
+
+def test_a_body_declared_over_the_cap_is_refused_before_it_is_read(api, settings):
+    settings.MAX_REQUEST_BYTES = 1_000_000
+    # 100 bytes sent, 2 GiB declared: only an answer from the declared size can be a 413.
+
+    response = api.post("/api/images/", b"x" * 100, content_type="multipart/form-data; "
+                        "boundary=b", CONTENT_LENGTH=str(2 * 1024**3))
+
+    assert response.status_code == 413
+    assert response.json()["error"] == "request_too_large"
+    assert response.json()["limit"] == 1_000_000
