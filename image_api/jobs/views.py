@@ -133,6 +133,7 @@ class JobListApi(APIView):
 
     @extend_schema(
         summary="List jobs of every mode (newest first)",
+        operation_id="jobs_list",
         description="A summary per job (counts, not per-image results). While Redis is "
         "down the local jobs are listed alone, with distributed_unavailable=true.",
         parameters=[QuerySerializer],
