@@ -203,3 +203,33 @@ def test_images_are_listed_in_pages_uploads_first_then_samples(api, upload, png_
     assert page["images"] == everything["images"][1:3]
     assert (page["total"], page["offset"], page["limit"]) == (everything["total"], 1, 2)
     assert api.get(f"/api/images/?offset={everything['total']}").json()["images"] == []
+
+
+def test_deep_pages_of_an_uneven_mix_match_the_whole_list(api, upload, png_bytes):
+    ids = upload(("a.png", png_bytes()))
+    modes = ["distributed"] * 5 + ["threading"] * 2 + ["distributed"] * 3 + ["threading"] * 3
+    made = [submit(api, mode, ids)["id"] for mode in modes][::-1]
+
+    whole = listed(api, "?limit=200")
+    assert [item["id"] for item in whole["items"]] == made
+    created = [item["created_at"] for item in whole["items"]]
+    assert created == sorted(created, reverse=True)
+    for limit in (1, 4, 5):
+        pages = [listed(api, f"?offset={offset}&limit={limit}")["items"]
+                 for offset in range(0, len(made), limit)]
+        assert [item["id"] for page in pages for item in page] == made
+
+
+def test_a_status_filter_reads_a_bounded_number_of_distributed_jobs_and_says_so(
+    api, upload, png_bytes, monkeypatch
+):
+    from image_api.jobs import selectors
+
+    monkeypatch.setattr(selectors, "STATUS_SCAN_LIMIT", 4)
+    monkeypatch.setattr(selectors, "SCAN_BATCH", 2)
+    ids = upload(("a.png", png_bytes()))
+    made = [submit(api, "distributed", ids)["id"] for _ in range(6)][::-1]
+
+    assert listed(api, "?status=queued")["distributed_truncated"] is True
+    assert [item["id"] for item in listed(api, "?status=queued")["items"]] == made[:4]
+    assert listed(api)["distributed_truncated"] is False and listed(api)["total"] == 6
