@@ -13,6 +13,7 @@ from distributed.dead_letters import (
     requeue_dead_letters,
 )
 from distributed.jobs import get_job
+from distributed.listing import job_count, job_ranks, job_summaries, trim_expired
 from distributed.queue import Queue
 from distributed.status import cluster_status
 
@@ -34,6 +35,19 @@ class Broker:
     def job(self, job_id: str) -> dict[str, Any] | None:
         """A job with its tasks (see ``distributed.jobs.get_job``), or None."""
         return get_job(self._client, self.config, job_id)
+
+    def job_count(self) -> int:
+        """Distributed jobs in the index, newest first (see ``distributed.listing``)."""
+        return job_count(self._client, self.config)
+
+    def job_ranks(self, start: int, stop: int) -> list[tuple[str, int]]:
+        return job_ranks(self._client, self.config, start=start, stop=stop)
+
+    def job_summaries(self, job_ids: list[str]) -> dict[str, dict[str, Any] | None]:
+        return job_summaries(self._client, self.config, job_ids)
+
+    def trim_expired_jobs(self) -> int:
+        return trim_expired(self._client, self.config)
 
     def cluster_status(self) -> dict[str, Any]:
         return cluster_status(self._client, self.config)

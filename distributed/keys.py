@@ -11,6 +11,9 @@ Key                      Type    Contents
 {p}:job:{job_id}         HASH    the job: total/completed/dead/cancelled counters,
                                  created/started/finished times, pipeline, options
 {p}:job:{job_id}:tasks   LIST    task ids of the job, in image order
+{p}:jobs                 ZSET    job id -> epoch ms of its submission (enqueue.lua adds it in
+                                 the same script as the job hash); the listing trims the ids
+                                 whose job hash has expired (distributed/listing.py)
 {p}:delayed              ZSET    task id -> epoch ms when its retry is due
 {p}:dead                 ZSET    task id -> epoch ms when it was dead-lettered
 {p}:stats                HASH    counters: accepted, pending:{priority}, running, delayed,
@@ -61,6 +64,9 @@ class Keys:
 
     def job_tasks(self, job_id: str) -> str:
         return f"{self.prefix}:job:{job_id}:tasks"
+
+    def jobs(self) -> str:
+        return f"{self.prefix}:jobs"
 
     def delayed(self) -> str:
         return f"{self.prefix}:delayed"

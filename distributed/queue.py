@@ -129,7 +129,7 @@ class Queue:
         task_ids = [task_id_for(job_id, i) for i in range(len(messages))]
         keys = [
             k.stats(), k.job(job_id), k.job_tasks(job_id), k.queue(priority),
-            k.idempotency(idempotency_key or ""),
+            k.idempotency(idempotency_key or ""), k.jobs(),
             *(k.task(t) for t in task_ids),
         ]
         args: list[Any] = [

@@ -197,3 +197,34 @@ def parse_batch_request(
         keep_metadata=bool(data.get("keep_metadata", False)),
     )
     return batch, data
+
+
+# A page starts at most this far in (Redis sorted sets hold at most 2^32 - 1 members).
+MAX_PAGE_OFFSET = 2**32
+MAX_PAGE_LIMIT = 200
+
+
+class PageQuerySerializer(serializers.Serializer):
+    """offset/limit query parameters of a listing."""
+
+    offset = serializers.IntegerField(min_value=0, max_value=MAX_PAGE_OFFSET, default=0,
+                                      help_text="Entries to skip.")
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE_LIMIT, default=50,
+                                     help_text="Page size.")
+
+
+def parse_page_query(request: Request, serializer_class: type[PageQuerySerializer]) -> Any:
+    """The validated query parameters of a listing: a bad offset or limit is a 400
+    ``invalid_pagination``, any other bad parameter a 400 ``invalid_request``."""
+    query = serializer_class(data=request.query_params)
+    if query.is_valid():
+        return query.validated_data
+    paging = {name: errors for name, errors in query.errors.items()
+              if name in ("offset", "limit")}
+    if paging:
+        raise ApplicationError(
+            f"Bad pagination: offset must be 0 to {MAX_PAGE_OFFSET}, limit 1 to "
+            f"{MAX_PAGE_LIMIT} ({'; '.join(f'{k}: {v[0]}' for k, v in paging.items())})",
+            code="invalid_pagination", extra={"fields": paging},
+        )
+    raise serializers.ValidationError(query.errors)

@@ -11,6 +11,7 @@ from image_api.jobs.views import (
     JobCreateDistributedApi,
     JobCreateLocalApi,
     JobDetailApi,
+    JobListApi,
     JobOutputApi,
     JobResultsZipApi,
 )
@@ -42,6 +43,7 @@ urlpatterns = [
     ),
     path("workers/status/", WorkersStatusApi.as_view(), name="workers-status"),
     path("dead-letters/", DeadLetterApi.as_view(), name="dead-letters"),
+    path("jobs/", JobListApi.as_view(), name="jobs"),
     path("jobs/<str:job_id>/", JobDetailApi.as_view(), name="job-detail"),
     path("jobs/<str:job_id>/cancel/", JobCancelApi.as_view(), name="job-cancel"),
     path("jobs/<str:job_id>/outputs/<int:index>/", JobOutputApi.as_view(), name="job-output"),

@@ -14,7 +14,13 @@ from rest_framework.views import APIView
 from image_api.images.selectors import image_file, image_list
 from image_api.images.serializers import ImageListItemSerializer, ImageMetaSerializer
 from image_api.images.services import image_upload_batch
-from image_api.parsing import UploadField, checked_image_id, request_files
+from image_api.parsing import (
+    PageQuerySerializer,
+    UploadField,
+    checked_image_id,
+    parse_page_query,
+    request_files,
+)
 from image_api.schema import (
     BINARY_IMAGE,
     IMAGE_ID_PARAMETER,
@@ -45,15 +51,27 @@ class ImageListUploadApi(APIView):
         class Meta:
             ref_name = "ImageList"
 
+        total = serializers.IntegerField(help_text="Uploads and samples in all.")
+        offset = serializers.IntegerField()
+        limit = serializers.IntegerField()
         images = ImageListItemSerializer(many=True)
 
+    class QuerySerializer(PageQuerySerializer):
+        class Meta:
+            ref_name = "ImageListQuery"
+
     @extend_schema(
-        summary="List uploaded and sample images",
+        summary="List uploaded images (newest first), then the samples",
         operation_id="images_list",
-        responses={200: ListOutputSerializer},
+        parameters=[QuerySerializer],
+        responses={200: ListOutputSerializer, 400: ErrorSerializer},
     )
     def get(self, request: Request) -> Response:
-        data = self.ListOutputSerializer({"images": image_list()}, context={"request": request})
+        query = parse_page_query(request, self.QuerySerializer)
+        images = image_list()
+        page = images[query["offset"]:query["offset"] + query["limit"]]
+        data = self.ListOutputSerializer(
+            {"total": len(images), **query, "images": page}, context={"request": request})
         return Response(data.data)
 
     @extend_schema(

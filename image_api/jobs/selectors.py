@@ -4,15 +4,20 @@ outputs under the user's file names."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from django.db.models import QuerySet
+
+from distributed.broker import Broker
+from distributed.errors import RedisUnavailable
 from distributed.jobs import result_entry
 from image_api.broker import broker, queue_config
 from image_api.errors import ApplicationError
 from image_api.images.selectors import get_storage
 from image_api.models import Job
+from image_api.pagination import Key, ListSource, Source, merged_page
 from imaging.names import download_name, unique_names
 from imaging.storage import Storage
 
@@ -174,3 +179,164 @@ def distributed_job_get(job_id: str) -> dict[str, Any] | None:
             "images_per_second": round(counts["completed"] / wall, 3) if wall else None,
         },
     }
+
+
+# --- the job list (GET /api/jobs/) ------------------------------------------------------------
+
+LOCAL_MODES = ("threading", "multiprocessing")
+# With a status filter, the distributed jobs are the matches among the newest this many of the
+# index (a job's status lives in its hash, not in the index): a bounded read, said in the answer.
+STATUS_SCAN_LIMIT = 1000
+SCAN_BATCH = 200
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _us(when: datetime) -> int:
+    return (when - _EPOCH) // timedelta(microseconds=1)
+
+
+class LocalJobs:
+    """The jobs of the local modes in the database, newest first."""
+
+    def __init__(self, queryset: QuerySet[Job]) -> None:
+        self.queryset = queryset.order_by("-created_at", "-id")
+
+    def count(self) -> int:
+        return self.queryset.count()
+
+    def keys(self, start: int, stop: int) -> list[Key]:
+        rows = self.queryset.values_list("created_at", "id")[start:stop]
+        return [(_us(created), job_id) for created, job_id in rows]
+
+
+class DistributedJobs:
+    """The distributed jobs of the Redis index, newest first, read by rank."""
+
+    def __init__(self, broker_: Broker) -> None:
+        self.broker = broker_
+
+    def count(self) -> int:
+        return self.broker.job_count()
+
+    def keys(self, start: int, stop: int) -> list[Key]:
+        return [(ms * 1000, job_id) for job_id, ms in self.broker.job_ranks(start, stop)]
+
+
+def _distributed_with_status(
+    broker_: Broker, status: str
+) -> tuple[ListSource, dict[str, dict[str, Any] | None], bool]:
+    """(the matches among the newest STATUS_SCAN_LIMIT jobs, their summaries, whether the
+    index holds more than were read)."""
+    keys: list[Key] = []
+    summaries: dict[str, dict[str, Any] | None] = {}
+    for start in range(0, STATUS_SCAN_LIMIT, SCAN_BATCH):
+        ranks = broker_.job_ranks(start, start + SCAN_BATCH)
+        found = broker_.job_summaries([job_id for job_id, _ in ranks])
+        for job_id, ms in ranks:
+            summary = found[job_id]
+            if summary is not None and summary["status"] == status:
+                keys.append((ms * 1000, job_id))
+                summaries[job_id] = summary
+        if len(ranks) < SCAN_BATCH:
+            return ListSource(keys), summaries, False
+    return ListSource(keys), summaries, broker_.job_count() > STATUS_SCAN_LIMIT
+
+
+def _local_item(job: Job) -> dict[str, Any]:
+    completed = sum(result.get("status") == "completed" for result in job.results)
+    return {
+        "id": job.id, "mode": job.mode, "status": job.status, "priority": None,
+        "created_at": job.created_at, "started_at": job.created_at,
+        "finished_at": job.finished_at, "total": job.total,
+        # Local jobs are recorded once every image has ended.
+        "progress": {"completed": completed, "failed": len(job.results) - completed,
+                     "cancelled": 0, "open": 0, "pending": 0, "running": 0},
+    }
+
+
+def _distributed_item(summary: dict[str, Any]) -> dict[str, Any]:
+    ended = summary["completed"] + summary["dead"] + summary["cancelled"]
+    open_ = max(0, summary["total"] - ended)
+    queued = summary["started_at_ms"] is None
+    return {
+        "id": summary["id"], "mode": "distributed", "status": summary["status"],
+        "priority": summary["priority"], "created_at": when_from_ms(summary["created_at_ms"]),
+        "started_at": when_from_ms(summary["started_at_ms"]),
+        "finished_at": when_from_ms(summary["finished_at_ms"]), "total": summary["total"],
+        # Which open tasks run is in the task hashes: known only before any has started.
+        "progress": {"completed": summary["completed"], "failed": summary["dead"],
+                     "cancelled": summary["cancelled"], "open": open_,
+                     "pending": open_ if queued else None, "running": 0 if queued else None},
+    }
+
+
+def _page(
+    local: LocalJobs, distributed: Source, offset: int, limit: int,
+    summaries: dict[str, dict[str, Any] | None], broker_: Broker | None, *, strict: bool = True,
+) -> tuple[int, list[dict[str, Any]]] | None:
+    """(total, items), or None when a job of the page expired meanwhile (read it again),
+    unless not ``strict``: the page then goes without it."""
+    total, page = merged_page(local, distributed, offset=offset, limit=limit)
+    local_ids = [key[1] for source, key in page if source == 0]
+    remote_ids = [key[1] for source, key in page if source == 1 and key[1] not in summaries]
+    jobs = {job.id: job for job in Job.objects.filter(pk__in=local_ids).defer("pipeline")}
+    found = {**summaries, **(broker_.job_summaries(remote_ids) if broker_ and remote_ids
+                             else {})}
+    items = []
+    for source, (_, job_id) in page:
+        if source == 0 and job_id in jobs:
+            items.append(_local_item(jobs[job_id]))
+        elif source == 1 and found.get(job_id) is not None:
+            items.append(_distributed_item(found[job_id]))  # type: ignore[arg-type]
+        elif strict:
+            return None
+    return total, items
+
+
+def job_list(
+    *, offset: int, limit: int, status: str | None = None, mode: str | None = None
+) -> dict[str, Any]:
+    """A page of jobs of every mode, newest first, with progress counts (no per-task results).
+    While Redis is down, the local jobs alone and ``distributed_unavailable``."""
+    queryset = Job.objects.all()
+    if status:
+        queryset = queryset.filter(status=status)
+    if mode:
+        queryset = queryset.filter(mode=mode) if mode in LOCAL_MODES else queryset.none()
+    local = LocalJobs(queryset)
+    answer: dict[str, Any] = {"offset": offset, "limit": limit, "distributed_unavailable": False,
+                              "distributed_truncated": False}
+    page = None
+    if mode in (None, "distributed"):
+        try:
+            page = _distributed_page(local, offset, limit, status, answer)
+        except RedisUnavailable:
+            answer["distributed_unavailable"] = True
+    if page is None:
+        page = _page(local, ListSource([]), offset, limit, {}, None, strict=False)
+    answer["total"], answer["items"] = page or (0, [])
+    return answer
+
+
+def _distributed_page(
+    local: LocalJobs, offset: int, limit: int, status: str | None, answer: dict[str, Any]
+) -> tuple[int, list[dict[str, Any]]]:
+    broker_ = broker()
+    broker_.trim_expired_jobs()
+    page = None
+    for attempt in range(3):  # a job of the page may expire while it is read
+        distributed: Source
+        summaries: dict[str, dict[str, Any] | None] = {}
+        if status:
+            distributed, summaries, answer["distributed_truncated"] = \
+                _distributed_with_status(broker_, status)
+        else:
+            distributed = DistributedJobs(broker_)
+        try:
+            page = _page(local, distributed, offset, limit, summaries, broker_,
+                         strict=attempt < 2)
+        except IndexError:  # the index shrank between two reads
+            page = None
+        if page is not None:
+            return page
+    return _page(local, ListSource([]), offset, limit, {}, None, strict=False) or (0, [])

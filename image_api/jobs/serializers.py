@@ -122,3 +122,53 @@ class SubmittedSerializer(serializers.Serializer):
     priority = serializers.CharField()
     status_url = serializers.URLField()
     duplicate = serializers.BooleanField(help_text="True when an Idempotency-Key matched.")
+
+
+JOB_STATUSES = ["queued", "running", "completed", "completed_with_errors", "failed", "cancelled"]
+JOB_MODES = ["threading", "multiprocessing", "distributed"]
+
+
+class JobProgressSerializer(serializers.Serializer):
+    completed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    cancelled = serializers.IntegerField()
+    open = serializers.IntegerField(help_text="Tasks not ended yet (pending, running or "
+                                    "waiting for a retry).")
+    pending = serializers.IntegerField(
+        allow_null=True, help_text="Null when unknown: a distributed job that has started "
+        "(its detail tells each task's state).")
+    running = serializers.IntegerField(allow_null=True, help_text="Null when unknown.")
+
+
+class JobSummarySerializer(serializers.Serializer):
+    """A job of the list: its counts, not its per-image results (see ``url``)."""
+
+    id = serializers.CharField()
+    mode = serializers.ChoiceField(choices=JOB_MODES)
+    status = serializers.ChoiceField(choices=JOB_STATUSES)
+    priority = serializers.CharField(allow_null=True, help_text="Distributed jobs only.")
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    total = serializers.IntegerField()
+    progress = JobProgressSerializer()
+    url = serializers.URLField(read_only=True, help_text="The job with its results.")
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["url"] = absolute_url(self.context.get("request"), "image_api:job-detail",
+                                   job_id=data["id"])
+        return data
+
+
+class JobListSerializer(serializers.Serializer):
+    total = serializers.IntegerField(
+        help_text="Jobs matching the filters (with a status filter, distributed jobs are "
+        "counted among the newest read: see distributed_truncated).")
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    distributed_unavailable = serializers.BooleanField(
+        help_text="Redis did not answer: the list holds the local jobs alone.")
+    distributed_truncated = serializers.BooleanField(
+        help_text="With a status filter, only the newest 1000 distributed jobs were read.")
+    items = JobSummarySerializer(many=True)

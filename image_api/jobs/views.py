@@ -22,15 +22,19 @@ from common.logs import current_request_id
 from distributed.keys import PRIORITIES
 from image_api.errors import ApplicationError
 from image_api.jobs import pools
-from image_api.jobs.selectors import job_get, job_output, job_output_files
+from image_api.jobs.selectors import job_get, job_list, job_output, job_output_files
 from image_api.jobs.serializers import (
+    JOB_MODES,
+    JOB_STATUSES,
     DistributedJobSerializer,
+    JobListSerializer,
     JobSerializer,
     SubmittedSerializer,
     job_serializer_class,
 )
 from image_api.jobs.services import job_cancel, job_run_local, job_submit_distributed
 from image_api.parsing import (
+    PageQuerySerializer,
     StrictBooleanField,
     StrictCharField,
     StrictInputSerializer,
@@ -38,6 +42,7 @@ from image_api.parsing import (
     UploadField,
     checked_job_id,
     parse_batch_request,
+    parse_page_query,
 )
 from image_api.schema import (
     BINARY_IMAGE,
@@ -114,6 +119,31 @@ class JobCreateLocalApi(APIView):
         batch, _ = parse_batch_request(request, self.InputSerializer)
         job_id = job_run_local(mode=self.mode, batch=batch)
         return Response(JobSerializer(job_get(job_id), context={"request": request}).data)
+
+
+class JobListApi(APIView):
+    class QuerySerializer(PageQuerySerializer):
+        class Meta:
+            ref_name = "JobListQuery"
+
+        status = serializers.ChoiceField(choices=JOB_STATUSES, required=False,
+                                         help_text="Only jobs with this status.")
+        mode = serializers.ChoiceField(choices=JOB_MODES, required=False,
+                                       help_text="Only jobs of this mode.")
+
+    @extend_schema(
+        summary="List jobs of every mode (newest first)",
+        operation_id="jobs_list",
+        description="A summary per job (counts, not per-image results). While Redis is "
+        "down the local jobs are listed alone, with distributed_unavailable=true.",
+        parameters=[QuerySerializer],
+        responses={200: JobListSerializer, 400: ErrorSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        query = parse_page_query(request, self.QuerySerializer)
+        page = job_list(offset=query["offset"], limit=query["limit"],
+                        status=query.get("status"), mode=query.get("mode"))
+        return Response(JobListSerializer(page, context={"request": request}).data)
 
 
 class JobDetailApi(APIView):

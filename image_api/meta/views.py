@@ -26,6 +26,7 @@ ENTRY_POINTS = (
      "Run a batch now in this API process's process pool."),
     ("process_batch_distributed", "image_api:process-batch-distributed",
      "Queue a batch for the Redis workers (202)."),
+    ("jobs", "image_api:jobs", "Jobs of every mode, newest first, with their progress."),
     ("workers_status", "image_api:workers-status", "Workers, queue figures and alerts."),
     ("dead_letters", "image_api:dead-letters", "Tasks that failed for good."),
     ("dashboard", "dashboard", "A live HTML view of the cluster."),
