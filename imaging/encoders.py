@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from imaging.formats import OUTPUT_FORMATS, ImageError, normalise_format
+from imaging.formats import ImageError, writable_format
 from imaging.metadata import Metadata, embed
 
 __all__ = ["EFFORTS", "encode_image", "is_bilevel"]
@@ -43,13 +43,7 @@ def encode_image(
     a grey image).
     Raises ImageError(400, unsupported_output_format) for other formats.
     """
-    name = normalise_format(fmt)
-    if name not in OUTPUT_FORMATS:
-        raise ImageError(
-            f"cannot write {fmt!r} (choose one of {', '.join(OUTPUT_FORMATS)})",
-            status=400,
-            code="unsupported_output_format",
-        )
+    name = writable_format(fmt)
     if effort not in EFFORTS:
         raise ImageError(f"unknown effort {effort!r} (choose one of {', '.join(EFFORTS)})",
                          status=400, code="invalid_effort")

@@ -14,6 +14,7 @@ __all__ = [
     "normalise_format",
     "output_format_for",
     "sniff_format",
+    "writable_format",
 ]
 
 FORMATS = ("jpeg", "png", "webp", "bmp", "tiff")
@@ -78,16 +79,22 @@ def normalise_format(fmt: str) -> str:
     return _FORMAT_ALIASES.get(name, name)
 
 
+def writable_format(fmt: str) -> str:
+    """``fmt`` normalised ("jpg" -> "jpeg"); ImageError(400, unsupported_output_format) unless
+    it is one of OUTPUT_FORMATS."""
+    name = normalise_format(fmt)
+    if name not in OUTPUT_FORMATS:
+        raise ImageError(
+            f"cannot write {fmt!r} (choose one of {', '.join(OUTPUT_FORMATS)})",
+            status=400,
+            code="unsupported_output_format",
+        )
+    return name
+
+
 def output_format_for(input_format: str, requested: str | None) -> str:
     """The requested output format if given, else the input's when writable, else png."""
     if requested:
-        name = normalise_format(requested)
-        if name not in OUTPUT_FORMATS:
-            raise ImageError(
-                f"cannot write {requested!r} (choose one of {', '.join(OUTPUT_FORMATS)})",
-                status=400,
-                code="unsupported_output_format",
-            )
-        return name
+        return writable_format(requested)
     name = normalise_format(input_format)
     return name if name in OUTPUT_FORMATS else "png"
