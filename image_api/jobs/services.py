@@ -68,15 +68,13 @@ def image_limits() -> Limits:
     )
 
 
-def _check_budgets(steps: list[Step], image_ids: Sequence[str],
+def _check_budgets(steps: list[Step], images: Sequence[tuple[str, dict[str, Any]]],
                    uploads: Sequence[ValidatedUpload], output_format: str | None) -> None:
     """Refuse, before anything is stored or run, a pipeline that would make an image over the
     pixel cap or cost more than MAX_TASK_COST_MS on any image of the batch (the cost model of
-    imaging.costs, from each image's size)."""
-    storage = get_storage()
+    imaging.costs, from each image's size). ``images``: (id, metadata) of the stored ones."""
     frames: list[tuple[str, Frame, str]] = []
-    for index, image_id in enumerate(image_ids):
-        meta = storage.image_meta(image_id) or {}
+    for index, (image_id, meta) in enumerate(images):
         frames.append((f"images[{index}] ({image_id})",
                        input_frame(meta["width"], meta["height"], meta["format"]),
                        meta["format"]))
@@ -98,14 +96,19 @@ def _check_budgets(steps: list[Step], image_ids: Sequence[str],
                                    extra={**body, "image": where}) from exc
 
 
-def _check_image_ids(image_ids: Sequence[str]) -> None:
+def _known_images(image_ids: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+    """(id, metadata) of each stored image; 400 unknown_image for the first unknown id."""
     storage = get_storage()
+    known = []
     for index, image_id in enumerate(image_ids):
-        if storage.image_meta(image_id) is None:  # samples are generated on first use
+        meta = storage.image_meta(image_id)  # samples are generated on first use
+        if meta is None:
             raise ApplicationError(
                 f"images[{index}]: unknown image id {image_id!r}.",
                 status=400, code="unknown_image", extra={"image": image_id, "index": index},
             )
+        known.append((image_id, meta))
+    return known
 
 
 def batch_prepare(
@@ -131,11 +134,12 @@ def batch_prepare(
             f"The batch has {len(image_ids) + len(files)} images; the limit is {limit}.",
             status=400, code="too_many_images", extra={"limit": limit},
         )
-    _check_image_ids(image_ids)
+    images = _known_images(image_ids)
     uploads = uploads_validate(files=files)
     if not image_ids and not uploads:
         image_ids = get_storage().sample_ids()[:limit]
-    _check_budgets(steps, image_ids, uploads, output_format)
+        images = _known_images(image_ids)
+    _check_budgets(steps, images, uploads, output_format)
     return BatchSpec(
         steps=steps,
         image_ids=image_ids,
