@@ -152,15 +152,14 @@ def _output_frame(spec: Any, step: StepLike, src: Frame) -> Frame:
 
 def estimate(
     steps: Sequence[StepLike], source: Frame, *, input_format: str, output_format: str,
-    filters: Mapping[str, Any],
 ) -> Estimate:
-    """Walk ``steps`` from ``source`` without touching pixels. ``filters`` is the registry
-    (``imaging.filters.FILTERS``), for each step's output size."""
+    """Walk ``steps`` from ``source`` without touching pixels (each step's output size from
+    the filter registry)."""
     frames = [source]
     step_ns = []
     for step in steps:
         src = frames[-1]
-        out = _output_frame(filters[step.filter], step, src)
+        out = _output_frame(FILTERS[step.filter], step, src)
         step_ns.append(COSTS[step.filter](src, out, step.params))
         frames.append(out)
     last = frames[-1]
@@ -178,8 +177,7 @@ def check_budget(
 ) -> Estimate:
     """Refuse, before any work, a pipeline that would make an image over ``max_pixels`` or
     whose estimated cost (``imaging.costs``) exceeds ``max_cost_ms``; the estimate otherwise."""
-    cost = estimate(steps, source, input_format=input_format, output_format=output_format,
-                    filters=FILTERS)
+    cost = estimate(steps, source, input_format=input_format, output_format=output_format)
     for index, (step, frame) in enumerate(zip(steps, cost.frames[1:], strict=True)):
         if frame.pixels > max_pixels:
             raise PipelineError(

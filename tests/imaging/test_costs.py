@@ -42,8 +42,7 @@ def test_the_same_blur_on_a_photo_of_ordinary_size_is_accepted() -> None:
 def test_many_cheap_steps_add_up_and_the_step_that_crosses_the_budget_is_named() -> None:
     pipeline = steps(*[{"filter": "blur", "params": {"radius": 5}}] * 40)
     source = Frame(4000, 3000, 3)
-    per_step = estimate(pipeline[:1], source, input_format="jpeg", output_format="jpeg",
-                        filters=FILTERS).step_ms[0]
+    per_step = estimate(pipeline[:1], source, input_format="jpeg", output_format="jpeg").step_ms[0]
 
     budget = 10.5 * per_step  # room for 10 steps plus decoding and encoding, not 11
     with pytest.raises(PipelineError) as caught:
@@ -77,8 +76,7 @@ def test_the_walk_follows_sizes_and_channels() -> None:
     pipeline = steps({"filter": "edges"}, {"filter": "resize", "params": {"width": 100}},
                      {"filter": "sepia"})
 
-    cost = estimate(pipeline, Frame(400, 200, 3), input_format="jpeg", output_format="png",
-                    filters=FILTERS)
+    cost = estimate(pipeline, Frame(400, 200, 3), input_format="jpeg", output_format="png")
 
     assert [(f.width, f.height, f.channels) for f in cost.frames] == [
         (400, 200, 3), (400, 200, 1), (100, 50, 1), (100, 50, 3)]
