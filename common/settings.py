@@ -199,6 +199,26 @@ class ApiSettings:
     )
     var_dir: Path = setting(VAR_DIR, BASE_DIR / "var")
     media_root: Path = setting(MEDIA_ROOT, BASE_DIR / "var" / "media", derive=_media_under_var_dir)
+    auth_required: bool = setting(
+        Var("AUTH_REQUIRED", "every request but the health probes needs an API key "
+            "(`Authorization: Bearer <key>` or `X-API-Key: <key>`; `manage.py createapikey`). "
+            "Off, a request without a key is the one anonymous tenant, with admin rights",
+            default_doc="off (`make run`); on in docker-compose.yml and deploy/k8s"),
+        False,
+    )
+    allow_anonymous: bool = setting(
+        Var("ALLOW_ANONYMOUS", "let the API start bound to a non-loopback address with "
+            "AUTH_REQUIRED off; without it the server refuses to start (like Redis's "
+            "protected mode)"),
+        False,
+    )
+    throttle_rate: str = setting(
+        Var("THROTTLE_RATE", "requests per API key (or per client address without a key), "
+            "e.g. `1200/min`; over it: 429 with Retry-After. Counted in Redis when REDIS_URL "
+            "is set (shared by every API process), else per process; empty: no throttling",
+            unit="rate"),
+        "1200/min",
+    )
     serve_static: bool = setting(
         Var("SERVE_STATIC", "serve the docs' and browsable API's assets from Django itself "
             "(turn off when a proxy serves them)"),

@@ -14,6 +14,8 @@ Key                      Type    Contents
 {p}:jobs                 ZSET    job id -> epoch ms of its submission (enqueue.lua adds it in
                                  the same script as the job hash); the listing trims the ids
                                  whose job hash has expired (distributed/listing.py)
+{p}:jobs:t:{tenant}      ZSET    the same index for one tenant's jobs (the API's lists for a
+                                 caller who is not an admin); written and trimmed like {p}:jobs
 {p}:delayed              ZSET    task id -> epoch ms when its retry is due
 {p}:dead                 ZSET    task id -> epoch ms when it was dead-lettered
 {p}:stats                HASH    counters: accepted, pending:{priority}, running, delayed,
@@ -34,12 +36,15 @@ Key                      Type    Contents
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 PRIORITIES = ("high", "normal", "low")
 GROUP = "workers"
 TPUT_BUCKET_S = 5
 TPUT_TTL_S = 180
+# A tenant id as it may appear in a key name ("anonymous", or an API key's id).
+_TENANT = re.compile(r"[a-z0-9_]{1,40}")
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,13 @@ class Keys:
     def job_tasks(self, job_id: str) -> str:
         return f"{self.prefix}:job:{job_id}:tasks"
 
-    def jobs(self) -> str:
-        return f"{self.prefix}:jobs"
+    def jobs(self, tenant: str | None = None) -> str:
+        """The job index: everyone's (``tenant`` None) or one tenant's."""
+        if tenant is None:
+            return f"{self.prefix}:jobs"
+        if not _TENANT.fullmatch(tenant):
+            raise ValueError(f"malformed tenant id {tenant!r}")
+        return f"{self.prefix}:jobs:t:{tenant}"
 
     def delayed(self) -> str:
         return f"{self.prefix}:delayed"

@@ -19,6 +19,7 @@ from distributed.clock import now_ms
 from distributed.config import QueueConfig
 from distributed.errors import (
     IdempotencyKeyReused,
+    JobNotFinished,
     NotFound,
     QueueFull,
     translate_redis_errors,
@@ -112,12 +113,14 @@ class Queue:
         job_fields: dict[str, Any],
         idempotency_key: str | None = None,
         fingerprint: str = "",
+        tenant: str = "anonymous",
     ) -> Submitted:
         """Enqueue one task per message (message ``i`` is task ``<job_id>.<i>``), atomically.
 
         With an ``idempotency_key`` already used: the first job (``duplicate=True``) when its
         ``fingerprint`` matches, else :class:`IdempotencyKeyReused`. Raises
-        :class:`QueueFull` over the cap."""
+        :class:`QueueFull` over the cap. ``tenant`` owns the job: it is stored in the job
+        hash (field ``tenant``) and the job is indexed in the tenant's job index too."""
         if not is_job_id(job_id):
             raise ValueError(f"{job_id!r} is not a job id")
         if not messages:
@@ -129,12 +132,13 @@ class Queue:
         task_ids = [task_id_for(job_id, i) for i in range(len(messages))]
         keys = [
             k.stats(), k.job(job_id), k.job_tasks(job_id), k.queue(priority),
-            k.idempotency(idempotency_key or ""), k.jobs(),
+            k.idempotency(idempotency_key or ""), k.jobs(), k.jobs(tenant),
             *(k.task(t) for t in task_ids),
         ]
         args: list[Any] = [
             now_ms(), self.config.max_queued_tasks, "1" if idempotency_key else "0",
-            self.config.idempotency_ttl_s, job_id, priority, json.dumps(job_fields), fingerprint,
+            self.config.idempotency_ttl_s, job_id, priority,
+            json.dumps({**job_fields, "tenant": tenant}), fingerprint,
         ]
         for task_id, message in zip(task_ids, messages, strict=True):
             args += [task_id, message.to_json()]
@@ -301,6 +305,25 @@ class Queue:
                       *(k.task(t) for t in ids)],
                 args=[now_ms(), self.config.job_ttl_s, *PRIORITIES, *ids],
             ))
+
+    def delete_job(self, job_id: str, tenant: str) -> None:
+        """Delete a finished job's records (job hash, task hashes, task list, index entries;
+        dead letters still held are discarded first). Raises :class:`NotFound` for an unknown
+        job, :class:`JobNotFinished` while it has open tasks."""
+        k = self.keys
+        if not is_job_id(job_id):
+            raise NotFound(f"no distributed job {job_id!r}")
+        with translate_redis_errors():
+            ids = [_s(t) for t in self.client.lrange(k.job_tasks(job_id), 0, -1)]
+            answer = _s(self.scripts["delete_job"](
+                keys=[k.job(job_id), k.job_tasks(job_id), k.jobs(), k.jobs(tenant), k.dead(),
+                      k.stats(), *(k.task(t) for t in ids)],
+                args=[job_id, *ids],
+            ))
+        if answer == "missing":
+            raise NotFound(f"no distributed job {job_id!r}")
+        if answer == "open":
+            raise JobNotFinished(f"job {job_id} still has open tasks")
 
     # -- maintenance ---------------------------------------------------------------------
 

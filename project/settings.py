@@ -134,9 +134,31 @@ REST_FRAMEWORK = {
         "image_api.parsers.JSONParser",  # strict JSON, nesting depth bounded
         "rest_framework.parsers.MultiPartParser",  # uploads; never url-encoded forms
     ],
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
+    # API keys (image_api/auth.py): request.auth is the caller's key; AUTH_REQUIRED decides
+    # whether a request may come without one. Views that must stay open (health) say so.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["image_api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["image_api.auth.ApiKeyRequired"],
+    "DEFAULT_THROTTLE_CLASSES": ["image_api.auth.KeyRateThrottle"],
     "UNAUTHENTICATED_USER": None,
+}
+
+# API keys and tenants (image_api/auth.py, image_api/tenancy.py).
+AUTH_REQUIRED = API_SETTINGS.auth_required
+ALLOW_ANONYMOUS = API_SETTINGS.allow_anonymous
+THROTTLE_RATE = API_SETTINGS.throttle_rate
+
+# The throttle's counters: in Redis when there is one, so every API process shares them.
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"{DISTRIBUTED.prefix}:cache",
+            "OPTIONS": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
 }
 
 SPECTACULAR_SETTINGS = {

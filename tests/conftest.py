@@ -7,6 +7,13 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _no_throttle(settings) -> None:
+    """The per-key throttle is off unless a test turns it on (tests/api/test_auth.py): a
+    suite sends far more requests per minute from one address than THROTTLE_RATE allows."""
+    settings.THROTTLE_RATE = ""
+
+
 @pytest.fixture
 def media_root(settings, tmp_path: Path) -> Path:
     """A private, empty MEDIA_ROOT for this test (uploads, samples, outputs)."""
