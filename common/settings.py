@@ -219,6 +219,19 @@ class ApiSettings:
             unit="rate"),
         "1200/min",
     )
+    retention_days: float = setting(
+        Var("RETENTION_DAYS", "age after which uploads, job outputs (with thumbnails) and "
+            "local jobs' records are deleted, files included, by a janitor thread in the API "
+            "(distributed jobs' Redis records follow JOB_TTL_SECONDS)", unit="days",
+            minimum=0.000001),
+        7.0,
+    )
+    retention_sweep_s: float = setting(
+        Var("RETENTION_SWEEP_SECONDS", "time between two retention sweeps of an API process "
+            "(one process at a time sweeps); 0 turns the janitor off", unit="seconds",
+            minimum=0),
+        300.0,
+    )
     serve_static: bool = setting(
         Var("SERVE_STATIC", "serve the docs' and browsable API's assets from Django itself "
             "(turn off when a proxy serves them)"),
@@ -292,6 +305,18 @@ class WorkerSettings:
     media_root: str = setting(
         MEDIA_ROOT, str(BASE_DIR / "var" / "media"),
         derive=lambda values: str(_media_under_var_dir(values)),
+    )
+    request_deadline_s: float = setting(
+        Var("REQUEST_DEADLINE_SECONDS", "a request not answered within this time gets a 504 "
+            "(the local modes refuse a batch whose estimated run would not fit in half of it)",
+            unit="seconds", minimum=1),
+        300.0,
+    )
+    request_body_timeout_s: float = setting(
+        Var("REQUEST_BODY_TIMEOUT_SECONDS", "a request whose body has not fully arrived this "
+            "long after it began gets a 408 (slow uploads cannot hold the server)",
+            unit="seconds", minimum=1),
+        60.0,
     )
     max_image_pixels: int = setting(MAX_IMAGE_PIXELS, 40_000_000)
     max_jpeg_scans: int = setting(MAX_JPEG_SCANS, 100)

@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 TASK_FIELDS = (
     "id", "index", "state", "attempts", "worker", "error", "last_error", "result", "payload",
-    "enqueued_at", "started_at", "finished_at", "retry_at", "priority",
+    "enqueued_at", "started_at", "finished_at", "retry_at", "priority", "image",
 )
 RESULT_FIELDS = ("output_key", "format", "width", "height", "bytes", "timings", "total_ms")
 
@@ -110,7 +110,8 @@ def task_view(values: list[bytes | None]) -> dict[str, Any]:
     return {
         "id": raw["id"],
         "index": _int(values[1]),
-        "image": _image(raw["payload"]),
+        # A completed task keeps its image id alone (complete.lua drops the payload).
+        "image": raw["image"] or _image(raw["payload"]),
         "state": raw["state"],
         "attempts": _int(values[3]) or 0,
         "worker": raw["worker"],

@@ -79,3 +79,10 @@ def on_starting(server: Any) -> None:
     except ExposureRefused as exc:
         server.log.error("startup.refused: %s", exc)
         raise SystemExit(f"gunicorn: {exc}") from None
+
+
+def post_worker_init(worker: Any) -> None:
+    """Each API process runs the retention janitor (image_api/retention.py)."""
+    from image_api.retention import start_janitor
+
+    start_janitor()

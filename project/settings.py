@@ -142,6 +142,10 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
+# Retention (image_api/retention.py): a janitor thread per API process deletes what is older.
+RETENTION_DAYS = API_SETTINGS.retention_days
+RETENTION_SWEEP_SECONDS = API_SETTINGS.retention_sweep_s
+
 # API keys and tenants (image_api/auth.py, image_api/tenancy.py).
 AUTH_REQUIRED = API_SETTINGS.auth_required
 ALLOW_ANONYMOUS = API_SETTINGS.allow_anonymous

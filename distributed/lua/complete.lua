@@ -11,7 +11,13 @@ if not owns(task, ARGV[3], ARGV[4]) then
 end
 end_delivery(stream, ARGV[1], ARGV[2])
 redis.call('HSET', task, 'state', 'completed', 'result', ARGV[6], 'finished_at', now)
-redis.call('HDEL', task, 'owner', 'error')
+-- Done for good: keep what the job view reads (the image id), not the whole message (the
+-- pipeline is in the job hash) nor the error history.
+local ok, message = pcall(cjson.decode, redis.call('HGET', task, 'payload') or '')
+if ok and type(message) == 'table' and type(message['image_id']) == 'string' then
+  redis.call('HSET', task, 'image', message['image_id'])
+end
+redis.call('HDEL', task, 'owner', 'error', 'last_error', 'payload', 'msg_id')
 redis.call('EXPIRE', task, ttl)
 stat(stats, 'running', -1)
 stat(stats, 'completed', 1)
