@@ -245,6 +245,18 @@ class ApiSettings:
             "refused (413) before any of it is read", unit="bytes", minimum=1),
         256 * 1024 * 1024,
     )
+    request_deadline_s: float = setting(
+        Var("REQUEST_DEADLINE_SECONDS", "a request not answered within this time gets a 504 "
+            "(the local modes refuse a batch whose estimated run would not fit in half of it)",
+            unit="seconds", minimum=1),
+        300.0,
+    )
+    request_body_timeout_s: float = setting(
+        Var("REQUEST_BODY_TIMEOUT_SECONDS", "a request whose body has not fully arrived this "
+            "long after it began gets a 408 (slow uploads cannot hold the server)",
+            unit="seconds", minimum=1),
+        60.0,
+    )
     max_image_pixels: int = setting(MAX_IMAGE_PIXELS, 40_000_000)
     max_jpeg_scans: int = setting(MAX_JPEG_SCANS, 100)
     max_task_cost_ms: float = setting(MAX_TASK_COST_MS, 20_000.0)
@@ -305,18 +317,6 @@ class WorkerSettings:
     media_root: str = setting(
         MEDIA_ROOT, str(BASE_DIR / "var" / "media"),
         derive=lambda values: str(_media_under_var_dir(values)),
-    )
-    request_deadline_s: float = setting(
-        Var("REQUEST_DEADLINE_SECONDS", "a request not answered within this time gets a 504 "
-            "(the local modes refuse a batch whose estimated run would not fit in half of it)",
-            unit="seconds", minimum=1),
-        300.0,
-    )
-    request_body_timeout_s: float = setting(
-        Var("REQUEST_BODY_TIMEOUT_SECONDS", "a request whose body has not fully arrived this "
-            "long after it began gets a 408 (slow uploads cannot hold the server)",
-            unit="seconds", minimum=1),
-        60.0,
     )
     max_image_pixels: int = setting(MAX_IMAGE_PIXELS, 40_000_000)
     max_jpeg_scans: int = setting(MAX_JPEG_SCANS, 100)

@@ -144,7 +144,7 @@ class ClusterPlan:
             ]
         sections += [
             "[program:api]",
-            f"command={self.python} -m gunicorn project.wsgi:application -c {GUNICORN_CONF} "
+            f"command={self.python} -m gunicorn project.asgi:application -c {GUNICORN_CONF} "
             f"--bind {self.host}:{self.port} --workers {self.gunicorn_workers} "
             f"--threads {self.gunicorn_threads} --timeout 120",
             f"environment={supervisor_environment(self.child_environment())}",

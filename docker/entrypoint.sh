@@ -16,7 +16,7 @@ if [ "$#" -gt 0 ]; then shift; fi
 case "$role" in
     api)
         python manage.py migrate --noinput
-        exec gunicorn project.wsgi:application \
+        exec gunicorn project.asgi:application \
             --config python:project.gunicorn_conf \
             --bind 0.0.0.0:8000 \
             --workers "${GUNICORN_WORKERS:-2}" \

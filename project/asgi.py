@@ -1,8 +1,17 @@
-"""ASGI entry point."""
+"""ASGI entry point: the API as gunicorn's uvicorn workers serve it (project/gunicorn_conf.py),
+behind the front door of project/asgi_middleware.py (body caps, deadlines, access lines)."""
 
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
+from project.asgi_middleware import FrontDoor
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
-application = get_asgi_application()
+application = FrontDoor(
+    get_asgi_application(),
+    max_body_bytes=settings.MAX_REQUEST_BYTES,
+    body_timeout_s=settings.REQUEST_BODY_TIMEOUT_SECONDS,
+    deadline_s=settings.REQUEST_DEADLINE_SECONDS,
+)

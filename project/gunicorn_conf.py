@@ -1,12 +1,17 @@
-"""gunicorn's configuration for the API: its lines in the service's one log format.
+"""gunicorn's configuration for the API: uvicorn workers, and its lines in the service's one
+log format.
 
-    gunicorn project.wsgi:application -c python:project.gunicorn_conf --bind ... --workers ...
+    gunicorn project.asgi:application -c python:project.gunicorn_conf --bind ... --workers ...
 
-gunicorn's own lines (startup, worker boots, errors) and one access line per request
-(``event: http.access`` with method, path, status, duration_ms, bytes, remote_addr and the
-request_id the API answered with) go through common/logs.py's formatter, to stderr, like
-Django's lines and the workers'. Process counts and the bind address stay on the command
-line (docker/entrypoint.sh, devcluster/supervisor.py).
+Each gunicorn process runs an event loop (uvicorn, project/uvicorn_worker.py) in front of
+Django's ASGI handler: slow clients cost a socket, not a thread, and each request's view runs
+in a thread of its own. Why, and the figures: docs/operations.md ("Serving").
+
+gunicorn's and uvicorn's own lines (startup, worker boots, errors) and one access line per
+request (``event: http.access`` with method, path, status, duration_ms, bytes, remote_addr and
+the request_id the API answered with; project/asgi_middleware.py) go through common/logs.py's
+formatter, to stderr, like Django's lines and the workers'. Process counts and the bind
+address stay on the command line (docker/entrypoint.sh, devcluster/supervisor.py).
 
 gunicorn applies every module-level name it knows as a setting: keep other names private.
 """
@@ -14,38 +19,10 @@ gunicorn applies every module-level name it knows as a setting: keep other names
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
-
-from gunicorn import glogging
 
 from common.logs import logging_config
 from common.settings import LogSettings
-
-
-class AccessLogger(glogging.Logger):
-    """gunicorn's logger, with a structured access line instead of the Apache format."""
-
-    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
-        if not self.access_log_enabled:
-            return
-        status = resp.status
-        if isinstance(status, str):
-            status = status.split(None, 1)[0]
-        headers = resp.headers.items() if hasattr(resp.headers, "items") else resp.headers
-        response_headers = {str(name).lower(): value for name, value in headers}
-        extra: dict[str, Any] = {
-            "method": environ.get("REQUEST_METHOD"),
-            "path": environ.get("PATH_INFO"),
-            "status": int(status),
-            "duration_ms": round(request_time.total_seconds() * 1000, 2),
-            "bytes": getattr(resp, "sent", None),
-            "remote_addr": environ.get("REMOTE_ADDR"),
-        }
-        if response_headers.get("x-request-id"):
-            extra["request_id"] = response_headers["x-request-id"]
-        self.access_log.info("http.access", extra=extra)
-
 
 _log = LogSettings.from_env()
 
@@ -55,14 +32,24 @@ control_socket_disable = True
 # Load Django once in the master, before forking: every worker answers its first request
 # (a readiness probe) in milliseconds instead of importing the app then.
 preload_app = True
-logger_class = AccessLogger
-# Both gunicorn loggers hand their records to the root handler (one formatter for all).
+worker_class = "project.uvicorn_worker.ApiWorker"
+# A worker whose event loop stops answering gunicorn's heartbeat for this long is replaced.
+# Views run in threads, so a long local-mode batch does not block it (REQUEST_DEADLINE_SECONDS
+# bounds requests).
+timeout = 60
+# Idle keep-alive connections stay open this long (uvicorn's timeout_keep_alive). gunicorn's
+# default, 2 s, races clients that poll about as often: a request sent on a connection the
+# server is closing fails with "connection closed without response".
+keepalive = 75
+# Every logger hands its records to the root handler (one formatter for all).
 logconfig_dict = logging_config(
     _log.log_level,
     _log.log_format,
     loggers={
         "gunicorn.error": {"level": _log.log_level, "handlers": [], "propagate": True},
-        "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": True},
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": True},
+        "uvicorn.error": {"level": _log.log_level, "handlers": [], "propagate": True},
+        "api.access": {"level": "INFO", "handlers": [], "propagate": True},
     },
 )
 # Warnings (a renamed variable, ...) become log lines in the workers gunicorn forks.

@@ -58,6 +58,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "project.urls"
 WSGI_APPLICATION = "project.wsgi.application"
+ASGI_APPLICATION = "project.asgi.application"
 
 TEMPLATES = [
     {
@@ -101,6 +102,8 @@ MEDIA_ROOT = API_SETTINGS.media_root
 # Input limits.
 MAX_UPLOAD_BYTES = API_SETTINGS.max_upload_bytes
 MAX_REQUEST_BYTES = API_SETTINGS.max_request_bytes
+REQUEST_DEADLINE_SECONDS = API_SETTINGS.request_deadline_s
+REQUEST_BODY_TIMEOUT_SECONDS = API_SETTINGS.request_body_timeout_s
 MAX_IMAGE_PIXELS = API_SETTINGS.max_image_pixels
 MAX_BATCH_IMAGES = API_SETTINGS.max_batch_images
 MAX_JPEG_SCANS = API_SETTINGS.max_jpeg_scans

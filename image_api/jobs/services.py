@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 
-from distributed.errors import JobNotFinished, NotFound, QueueFull
+from distributed.errors import NotFound, QueueFull
 from distributed.ids import new_job_id
 from distributed.jobs import job_status, result_entry
 from distributed.keys import PRIORITIES
@@ -32,7 +32,7 @@ from image_api.jobs import pools
 from image_api.jobs.runner import failure, run_one
 from image_api.jobs.selectors import job_get
 from image_api.models import Job
-from image_api.tenancy import ANONYMOUS, Caller
+from image_api.tenancy import Caller
 from imaging.costs import Frame, check_budget, input_frame
 from imaging.formats import output_format_for
 from imaging.pipeline import PipelineError, Step, parse_pipeline, steps_to_json
@@ -57,6 +57,8 @@ class BatchSpec:
     keep_metadata: bool = False
     # Who submits it: the tenant owns the job and its uploads.
     caller: Caller = field(default_factory=Caller)
+    # The cost model's CPU estimate for the whole batch (imaging.costs), in ms.
+    estimated_ms: float = 0.0
 
     @property
     def total(self) -> int:
@@ -73,7 +75,7 @@ def image_limits() -> Limits:
 
 
 def _check_budgets(steps: list[Step], images: Sequence[tuple[str, dict[str, Any]]],
-                   uploads: Sequence[ValidatedUpload], output_format: str | None) -> None:
+                   uploads: Sequence[ValidatedUpload], output_format: str | None) -> float:
     """Refuse, before anything is stored or run, a pipeline that would make an image over the
     pixel cap or cost more than MAX_TASK_COST_MS on any image of the batch (the cost model of
     imaging.costs, from each image's size). ``images``: (id, metadata) of the stored ones."""
@@ -88,16 +90,18 @@ def _check_budgets(steps: list[Step], images: Sequence[tuple[str, dict[str, Any]
                        input_frame(info.width, info.height, info.format, info.mode),
                        info.format))
     limits = image_limits()
+    total_ms = 0.0
     for where, frame, fmt in frames:
         try:
-            check_budget(steps, frame, input_format=fmt,
-                         output_format=output_format_for(fmt, output_format),
-                         max_pixels=limits.max_pixels, max_cost_ms=limits.max_cost_ms)
+            total_ms += check_budget(
+                steps, frame, input_format=fmt, output_format=output_format_for(fmt, output_format),
+                max_pixels=limits.max_pixels, max_cost_ms=limits.max_cost_ms).total_ms
         except PipelineError as exc:
             body = exc.to_dict()
             code, message = body.pop("error"), body.pop("message")
             raise ApplicationError(f"{where}: {message}", status=400, code=code,
                                    extra={**body, "image": where}) from exc
+    return total_ms
 
 
 def _known_images(
@@ -146,7 +150,7 @@ def batch_prepare(
     if not image_ids and not uploads:
         image_ids = get_storage().sample_ids()[:limit]
         images = _known_images(image_ids, caller)
-    _check_budgets(steps, images, uploads, output_format)
+    estimated_ms = _check_budgets(steps, images, uploads, output_format)
     return BatchSpec(
         steps=steps,
         image_ids=image_ids,
@@ -156,7 +160,29 @@ def batch_prepare(
         effort=effort,
         keep_metadata=keep_metadata,
         caller=caller,
+        estimated_ms=estimated_ms,
     )
+
+
+def check_local_batch_fits(mode: str, batch: BatchSpec) -> None:
+    """A local-mode batch answers within its request: refuse (400 ``batch_too_expensive``),
+    before anything is stored, one whose estimated run on the mode's pool would not fit in
+    half of REQUEST_DEADLINE_SECONDS. The distributed mode takes any size."""
+    parallel = int(settings.THREAD_POOL_SIZE if mode == pools.THREADING
+                   else settings.PROCESS_POOL_SIZE)
+    if mode == pools.THREADING:
+        parallel = min(parallel, int(settings.LOCAL_MAX_CONCURRENT_IMAGES))
+    budget_ms = float(settings.REQUEST_DEADLINE_SECONDS) * 1000.0 / 2
+    expected_ms = batch.estimated_ms / max(parallel, 1)
+    if expected_ms > budget_ms:
+        raise ApplicationError(
+            f"This batch is estimated at {expected_ms / 1000:.0f} s in the {mode} mode, more "
+            f"than it may take in one request ({budget_ms / 1000:.0f} s, half of "
+            "REQUEST_DEADLINE_SECONDS). Submit it to /api/process-batch/distributed/ instead: "
+            "that mode takes batches of any length and answers at once.",
+            status=400, code="batch_too_expensive",
+            extra={"estimated_s": round(expected_ms / 1000, 1),
+                   "allowed_s": round(budget_ms / 1000, 1)})
 
 
 def _submit_all(executor: Executor, tasks: list[dict[str, Any]]) -> list[Future]:
@@ -196,6 +222,7 @@ def job_run_local(*, mode: str, batch: BatchSpec) -> str:
     """Store the batch's uploads, run every image in the mode's pool, record the job; its id."""
     if mode not in pools.MODES:
         raise ValueError(f"unknown local mode {mode!r}")
+    check_local_batch_fits(mode, batch)
     created_at = timezone.now()
     stored = uploads_store(uploads=batch.uploads, owner=batch.caller.tenant)
     image_ids = [*batch.image_ids, *(meta["id"] for meta in stored)]
@@ -348,27 +375,3 @@ def job_cancel(*, job_id: str, viewer: Caller) -> int:
         raise ApplicationError(f"Unknown job id {job_id!r}.", status=404, code="job_not_found",
                                extra={"job": job_id}) from exc
 
-
-def job_delete(*, job_id: str, viewer: Caller) -> None:
-    """Delete a finished job of any mode, with its outputs: the database row or the Redis
-    records first, then the files. 404 for an unknown job or another tenant's; 409 while a
-    distributed job has open tasks."""
-    job = job_get(job_id, viewer)
-    if job is None:
-        raise ApplicationError(f"Unknown job id {job_id!r}.", status=404, code="job_not_found",
-                               extra={"job": job_id})
-    if job["mode"] == "distributed":
-        try:
-            broker().queue.delete_job(job_id, tenant=job.get("owner") or ANONYMOUS)
-        except JobNotFinished as exc:
-            raise ApplicationError(
-                f"Job {job_id} still has tasks pending or running: cancel it first "
-                f"(POST /api/jobs/{job_id}/cancel/), then delete it once they have ended.",
-                status=409, code="job_not_finished", extra={"job": job_id}) from exc
-        except NotFound as exc:
-            raise ApplicationError(f"Unknown job id {job_id!r}.", status=404,
-                                   code="job_not_found", extra={"job": job_id}) from exc
-    else:
-        Job.objects.filter(pk=job_id).delete()
-    get_storage().delete_outputs(job_id)
-    logger.info("job deleted id=%s mode=%s", job_id, job["mode"])

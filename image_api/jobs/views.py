@@ -22,6 +22,7 @@ from common.logs import current_request_id
 from distributed.keys import PRIORITIES
 from image_api.errors import ApplicationError
 from image_api.jobs import pools
+from image_api.jobs.deletion import job_delete
 from image_api.jobs.selectors import job_get, job_list, job_output, job_output_files
 from image_api.jobs.serializers import (
     JOB_MODES,
@@ -32,12 +33,7 @@ from image_api.jobs.serializers import (
     SubmittedSerializer,
     job_serializer_class,
 )
-from image_api.jobs.services import (
-    job_cancel,
-    job_delete,
-    job_run_local,
-    job_submit_distributed,
-)
+from image_api.jobs.services import job_cancel, job_run_local, job_submit_distributed
 from image_api.parsing import (
     PageQuerySerializer,
     StrictBooleanField,

@@ -59,7 +59,7 @@ def gunicorn(bind: str, tmp_path: Path, **env: str) -> subprocess.Popen:
         if name not in env:
             environment.pop(name, None)
     return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "project.wsgi:application", "-c",
+        [sys.executable, "-m", "gunicorn", "project.asgi:application", "-c",
          "python:project.gunicorn_conf", "--bind", bind, "--workers", "1"],
         cwd=ROOT, env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, start_new_session=True,

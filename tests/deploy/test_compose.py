@@ -155,10 +155,10 @@ def test_api_runs_gunicorn_on_project_wsgi(compose: dict[str, Any]) -> None:
         script = ENTRYPOINT.read_text(encoding="utf-8")
         api_branch = script.split("api)", 1)[1].split(";;", 1)[0]
         assert "migrate --noinput" in api_branch
-        assert "exec gunicorn project.wsgi:application" in api_branch
+        assert "exec gunicorn project.asgi:application" in api_branch
         assert "--bind 0.0.0.0:8000" in api_branch
     else:
-        assert "gunicorn project.wsgi:application" in " ".join(command)
+        assert "gunicorn project.asgi:application" in " ".join(command)
 
 
 def test_api_health_check_asks_the_health_endpoint(compose: dict[str, Any]) -> None:

@@ -308,7 +308,7 @@ def test_entrypoint_api_role_migrates_then_replaces_itself_with_gunicorn(tmp_pat
     calls = logged_calls(log)
     assert [command for _, command in calls] == [
         "python manage.py migrate --noinput",
-        "gunicorn project.wsgi:application --config python:project.gunicorn_conf"
+        "gunicorn project.asgi:application --config python:project.gunicorn_conf"
         " --bind 0.0.0.0:8000 --workers 3 --threads 4 --timeout 120",
     ]
     # exec: gunicorn runs in the entrypoint's own process, so it gets the container's SIGTERM.

@@ -84,7 +84,7 @@ def test_the_api_runs_gunicorn_with_the_shared_log_format_and_the_cluster_settin
 ) -> None:
     plan = build(tmp_path, GUNICORN_WORKERS="3", GUNICORN_THREADS="5", PORT="8123")
     command = parsed(plan)["api"][1]
-    assert "gunicorn project.wsgi:application -c python:project.gunicorn_conf" in command
+    assert "gunicorn project.asgi:application -c python:project.gunicorn_conf" in command
     assert "--bind 127.0.0.1:8123 --workers 3 --threads 5" in command
 
 

@@ -141,7 +141,7 @@ def start_gunicorn(tmp_path: Path) -> Iterator[Callable[..., Gunicorn]]:
         stderr_path = tmp_path / f"gunicorn-{len(started)}.err"
         with stderr_path.open("wb") as stderr:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "project.wsgi:application",
+                [sys.executable, "-m", "gunicorn", "project.asgi:application",
                  "-c", "python:project.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
                  "--workers", "1", "--threads", "2", "--graceful-timeout", "5"],
                 cwd=ROOT, env=app_env(tmp_path, **env), stdin=subprocess.DEVNULL,
@@ -185,7 +185,7 @@ def test_gunicorn_writes_json_lines_with_one_access_line_per_request(start_gunic
     access = {r["request_id"]: r for r in records if r["event"] == "http.access"}
     assert {"probe-1", "probe-2"} <= set(access)
     assert {k: access["probe-1"][k] for k in ("logger", "method", "path", "status")} == {
-        "logger": "gunicorn.access", "method": "GET", "path": "/api/health/", "status": 200}
+        "logger": "api.access", "method": "GET", "path": "/api/health/", "status": 200}
     assert access["probe-2"]["status"] == 404
     assert all(isinstance(r["duration_ms"], float) for r in access.values())
     # Django's own line about the 404 carries the id of the request it belongs to.

@@ -123,8 +123,9 @@ def _start_api(network: Network, config: QueueConfig, media_root: Path, var_dir:
     migrate = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT,
                              env=env, capture_output=True, text=True, timeout=120, check=False)
     assert migrate.returncode == 0, migrate.stderr[-3000:]
-    argv = [sys.executable, "-m", "gunicorn", "project.wsgi:application",
-            "--bind", f"{SERVER_IP}:{API_PORT}", "--workers", "1", "--threads", "4",
+    argv = [sys.executable, "-m", "gunicorn", "project.asgi:application",
+            "-k", "project.uvicorn_worker.ApiWorker",
+            "--bind", f"{SERVER_IP}:{API_PORT}", "--workers", "1",
             "--graceful-timeout", "5"]
     return network.spawn(network.hosts["server"], "api", argv, env=env,
                          log_path=var_dir / "api.log", cwd=ROOT)
