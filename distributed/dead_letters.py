@@ -61,12 +61,12 @@ def _apply(
 
 
 def _run(scripts: Scripts, k: Keys, config: QueueConfig, action: str, ids: list[str]) -> int:
-    keys = [k.dead(), k.stats(), *k.queues()]
+    keys = [k.dead(), k.stats(), k.doorbell(), k.tenants_open(), k.queue(PRIORITIES[0])]
     for task_id in ids:
         job_id = job_id_of(task_id)
         keys += [k.task(task_id), k.job(job_id), k.job_tasks(job_id)]
     return int(scripts["dead_letters"](
-        keys=keys, args=[action, now_ms(), *PRIORITIES, config.job_ttl_s, *ids]
+        keys=keys, args=[action, now_ms(), k.tenant_base(), '', '', config.job_ttl_s, *ids]
     ))
 
 

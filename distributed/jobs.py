@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 TASK_FIELDS = (
     "id", "index", "state", "attempts", "worker", "error", "last_error", "result", "payload",
-    "enqueued_at", "started_at", "finished_at", "retry_at", "priority",
+    "enqueued_at", "started_at", "finished_at", "retry_at", "priority", "image", "tenant",
 )
 RESULT_FIELDS = ("output_key", "format", "width", "height", "bytes", "timings", "total_ms")
 
@@ -110,7 +110,7 @@ def task_view(values: list[bytes | None]) -> dict[str, Any]:
     return {
         "id": raw["id"],
         "index": _int(values[1]),
-        "image": _image(raw["payload"]),
+        "image": raw["image"] or _image(raw["payload"]),
         "state": raw["state"],
         "attempts": _int(values[3]) or 0,
         "worker": raw["worker"],
@@ -122,6 +122,7 @@ def task_view(values: list[bytes | None]) -> dict[str, Any]:
         "finished_at_ms": _int(values[11]),
         "retry_at_ms": _int(values[12]),
         "priority": raw["priority"],
+        "tenant": raw["tenant"] or "anonymous",
     }
 
 

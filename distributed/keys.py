@@ -37,6 +37,7 @@ import hashlib
 from dataclasses import dataclass
 
 PRIORITIES = ("high", "normal", "low")
+ANONYMOUS = "anonymous"  # the tenant of tasks submitted without one
 GROUP = "workers"
 TPUT_BUCKET_S = 5
 TPUT_TTL_S = 180
@@ -88,6 +89,23 @@ class Keys:
 
     def workers_gone(self) -> str:
         return f"{self.prefix}:workers:gone"
+
+    def tenant_base(self) -> str:
+        """Base of the per-tenant keys, passed to Lua (the tenant of a task is only known
+        there): ring ``{base}{priority}``, lists ``{base}{priority}:{tenant}``."""
+        return f"{self.prefix}:tq:"
+
+    def tenant_ring(self, priority: str) -> str:
+        return f"{self.tenant_base()}{self.queue(priority).rsplit(':', 1)[1]}"
+
+    def tenant_queue(self, priority: str, tenant: str) -> str:
+        return f"{self.tenant_ring(priority)}:{tenant}"
+
+    def tenants_open(self) -> str:
+        return f"{self.prefix}:tenants:open"
+
+    def doorbell(self) -> str:
+        return f"{self.prefix}:doorbell"
 
     def idempotency(self, key: str) -> str:
         digest = hashlib.sha256(key.encode()).hexdigest()
