@@ -190,9 +190,10 @@ class Queue:
         order = stream_order(fetch_no)
         with translate_redis_errors():
             entries, bell = self.take_entries(consumer=consumer, count=count, order=order)
-            if not entries and block_ms > 0:
-                if self.client.xread({self.keys.doorbell(): bell}, count=1, block=block_ms):
-                    entries, _ = self.take_entries(consumer=consumer, count=count, order=order)
+            if not entries and block_ms > 0 and self.client.xread(
+                {self.keys.doorbell(): bell}, count=1, block=block_ms
+            ):
+                entries, _ = self.take_entries(consumer=consumer, count=count, order=order)
             return self._start(entries, consumer=consumer, owner=owner)
 
     def take_entries(
