@@ -246,6 +246,12 @@ class ApiSettings:
     )
     log_level: LogLevel = setting(LOG_LEVEL, "INFO")
     log_format: LogFormat = setting(LOG_FORMAT, "json")
+    janitor_interval_s: float = setting(
+        Var("JANITOR_INTERVAL_SECONDS", "time between the API's retention sweeps (uploads, "
+            "outputs, thumbnails and local job records older than RETENTION_DAYS); 0 = none",
+            unit="seconds", minimum=0),
+        300.0,
+    )
     queue: QueueConfig = nested(QueueConfig, QUEUE_VARS)
 
     @property

@@ -14,6 +14,7 @@ from distributed.dead_letters import (
 )
 from distributed.jobs import get_job
 from distributed.listing import job_count, job_ranks, job_summaries, trim_expired
+from distributed.locks import acquire, release
 from distributed.queue import Queue
 from distributed.status import cluster_status
 
@@ -60,6 +61,13 @@ class Broker:
 
     def discard_dead_letters(self, task_ids: list[str] | None) -> int:
         return discard_dead_letters(self._client, self.config, task_ids)
+
+    def try_lock(self, name: str, ttl_ms: int) -> str | None:
+        """Take the cluster-wide lease lock ``name``: its token, or None when held elsewhere."""
+        return acquire(self._client, self.config.keys.lock(name), ttl_ms)
+
+    def unlock(self, name: str, token: str) -> bool:
+        return release(self._client, self.config.keys.lock(name), token)
 
     def close(self) -> None:
         self._client.close()

@@ -107,6 +107,9 @@ class Keys:
     def doorbell(self) -> str:
         return f"{self.prefix}:doorbell"
 
+    def lock(self, name: str) -> str:
+        return f"{self.prefix}:lock:{name}"
+
     def idempotency(self, key: str) -> str:
         digest = hashlib.sha256(key.encode()).hexdigest()
         return f"{self.prefix}:idem:{digest}"

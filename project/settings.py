@@ -54,6 +54,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Starts this process's retention janitor on its first request (image_api/retention.py).
+    "image_api.retention.JanitorMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -121,6 +123,8 @@ PROCESS_POOL_SIZE = API_SETTINGS.process_pool_size
 # Distributed mode. REDIS_URL unset means "no Redis": the distributed endpoints answer 503.
 # The same variables configure the workers (common/settings.py, QUEUE_VARS).
 DISTRIBUTED = API_SETTINGS.queue
+# Retention sweeps of files and local job records (image_api/retention.py).
+JANITOR_INTERVAL_S = API_SETTINGS.janitor_interval_s
 REDIS_URL = DISTRIBUTED.redis_url
 
 REST_FRAMEWORK = {
