@@ -1,15 +1,33 @@
 """Every Redis key of the service, in one place, under one prefix (``REDIS_PREFIX``,
-default ``imgproc``). Lua scripts receive these names through KEYS; none is built in a script.
+default ``imgproc``). Lua scripts receive these names through KEYS; none is built in a script
+except the per-tenant lists and rings, named in Lua from ``tenant_base()`` (passed in ARGV)
+because the tenant of a task being fetched, retried or handed back is only known there.
 
 Key                      Type    Contents
-{p}:queue:{priority}     STREAM  one entry per delivery, field ``task`` = task id. Consumer
-                                 group ``workers``; its pending-entries list (PEL) holds the
+{p}:tq:{priority}:{tenant} LIST  the tenant's pending task ids of that priority, oldest first
+                                 (enqueue, due retries and re-queued dead letters at the back,
+                                 a released task at the front)
+{p}:tq:{priority}        LIST    ring of that priority: each tenant whose list is not empty,
+                                 once. fetch.lua pops one, moves one of its tasks into the
+                                 stream, and pushes it back while its list is not empty
+                                 (round-robin: one task per tenant per turn)
+{p}:queue:{priority}     STREAM  one entry per delivery, field ``task`` = task id, added by
+                                 fetch.lua right before it reads it. Consumer group
+                                 ``workers``; its pending-entries list (PEL) holds the
                                  tasks in hand and an entry's idle time is the task's lease.
                                  Entries are XACKed and XDELed when a delivery ends.
-{p}:task:{task_id}       HASH    the task: state, attempts, owner, payload (JSON), msg_id of
-                                 the live delivery, error, result, timings
+{p}:tenants:open         HASH    tenant -> its pending + running + delayed tasks (checked
+                                 against TENANT_MAX_OPEN_TASKS by enqueue.lua); 0 is removed
+{p}:doorbell             STREAM  MAXLEN 1, an entry each time tasks become pending; idle
+                                 workers block on it (XREAD BLOCK) instead of on the streams
+{p}:lock:{name}          STRING  a lease lock (distributed/locks.py), e.g. the janitor's
+{p}:task:{task_id}       HASH    the task: state, attempts, owner, tenant, image (id), payload
+                                 (JSON), msg_id of the live delivery, error, result, timings.
+                                 Completed or cancelled: payload and delivery fields dropped,
+                                 EXPIRE after RETENTION_DAYS (dead: kept whole, re-queueable)
 {p}:job:{job_id}         HASH    the job: total/completed/dead/cancelled counters,
-                                 created/started/finished times, pipeline, options
+                                 created/started/finished times, tenant, pipeline, options;
+                                 EXPIRE (with its tasks list) RETENTION_DAYS after it finished
 {p}:job:{job_id}:tasks   LIST    task ids of the job, in image order
 {p}:jobs                 ZSET    job id -> epoch ms of its submission (enqueue.lua adds it in
                                  the same script as the job hash); the listing trims the ids
