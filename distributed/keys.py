@@ -1,7 +1,9 @@
 """Every Redis key of the service, in one place, under one prefix (``REDIS_PREFIX``,
 default ``imgproc``). Lua scripts receive these names through KEYS; none is built in a script
 except the per-tenant lists and rings, named in Lua from ``tenant_base()`` (passed in ARGV)
-because the tenant of a task being fetched, retried or handed back is only known there.
+because the tenant of a task being fetched, retried or handed back is only known there (and
+fetch.lua reads the state of the task ids it pops, from ``task("")`` + id, to drop the ones
+cancelled while listed).
 
 Key                      Type    Contents
 {p}:tq:{priority}:{tenant} LIST  the tenant's pending task ids of that priority, oldest first

@@ -204,7 +204,7 @@ class Queue:
         k = self.keys
         keys = [*(k.queue(p) for p in order), k.doorbell()]
         entries, bell = self.scripts["fetch"](
-            keys=keys, args=[GROUP, consumer, count, k.tenant_base(), *order]
+            keys=keys, args=[GROUP, consumer, count, k.tenant_base(), k.task(""), *order]
         )
         return entries, _s(bell)
 
@@ -320,8 +320,8 @@ class Queue:
             ids = [_s(t) for t in self.client.lrange(k.job_tasks(job_id), 0, -1)]
             return int(self.scripts["cancel"](
                 keys=[k.stats(), k.delayed(), k.job(job_id), k.job_tasks(job_id),
-                      k.tenants_open(), *k.queues()[:2], *(k.task(t) for t in ids)],
-                args=[now_ms(), self.config.job_ttl_s, *PRIORITIES, *ids],
+                      k.tenants_open(), *(k.task(t) for t in ids)],
+                args=[now_ms(), self.config.job_ttl_s, *ids],
             ))
 
     # -- maintenance ---------------------------------------------------------------------

@@ -186,3 +186,22 @@ def test_an_idle_worker_blocked_on_the_doorbell_wakes_on_submission(big_queue):
     waiter.join(10)
     assert [d.task_id for d in got] == [f"{job}.0"]
     assert time.monotonic() - started < 4.0
+
+
+def test_a_cancelled_backlog_is_dropped_by_fetches_without_reaching_the_stream(
+    big_queue, redis_client
+):
+    # Given A's 3,000 listed tasks, cancelled, then 2 new ones of A
+    big_queue.cancel_job(submit_tasks(big_queue, 3000, tenant="A"))
+    fresh = submit_tasks(big_queue, 2, tenant="A")
+    # When fetching: each call drops at most 1,000 cancelled ids
+    got: list[str] = []
+    for _ in range(5):
+        got += [d.task_id for d in big_queue.fetch(consumer="w", owner="w/x", count=2)]
+        if len(got) == 2:
+            break
+    # Then only the live tasks were delivered, and no cancelled task hash was touched
+    assert got == [f"{fresh}.0", f"{fresh}.1"]
+    stats = assert_counts_add_up(redis_client, big_queue.config)
+    assert stats["cancelled"] == 3000 and stats["running"] == 2
+    assert sum(redis_client.xlen(s) for s in big_queue.keys.queues()) == 2
