@@ -13,7 +13,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from image_api import retention
 from image_api.broker import broker
@@ -152,3 +152,16 @@ def test_the_first_request_starts_the_janitor_once(settings, monkeypatch):
         if retention._started is not None:
             retention._started.stop.set()
             retention._started.thread.join(5)
+
+
+@pytest.mark.django_db
+def test_purge_expired_without_its_redis_says_so_and_deletes_nothing(
+    settings, queue_config, tree
+):
+    from distributed.embedded import free_port
+
+    settings.DISTRIBUTED = dataclasses.replace(
+        queue_config, redis_url=f"redis://127.0.0.1:{free_port()}/0", retention_days=1.0)
+    with pytest.raises(CommandError, match="Redis is unavailable"):
+        call_command("purge_expired", stdout=StringIO())
+    assert tree["old_upload"].exists()

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from distributed.errors import DistributedError
 from image_api.retention import SWEEP_LIMIT, sweep_locked
 
 
@@ -22,7 +23,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["limit"] < 1:
             raise CommandError("--limit must be at least 1")
-        report = sweep_locked(limit=options["limit"])
+        try:
+            report = sweep_locked(limit=options["limit"])
+        except DistributedError as exc:  # the lock lives in Redis when REDIS_URL is set
+            raise CommandError(f"Redis is unavailable: {exc}") from exc
         if report.locked:
             raise CommandError("another process is sweeping; try again later")
         self.stdout.write(json.dumps(report.as_fields()))
