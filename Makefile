@@ -13,7 +13,7 @@ export VAR_DIR
 CTL := $(VENV)/bin/supervisorctl -c $(VAR_DIR)/supervisord.conf
 
 
-.PHONY: install run test test-deps netns lint docs bench clean stop ps demo logs worker-stop \
+.PHONY: compose-env install run test test-deps netns lint docs bench clean stop ps demo logs worker-stop \
 	worker-start worker-kill worker-pause worker-resume wheelhouse rootfs containers-preflight \
 	test-containers
 
@@ -28,6 +28,14 @@ install: $(STAMP)
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py runcluster --port $(PORT) --workers $(WORKERS)
+
+# docker-compose reads .env: a random Redis password and Django secret key, made once, for
+# this checkout only (0600, not in git). An existing .env is left as it is.
+compose-env:
+	@if [ -e .env ]; then echo ".env exists: left as it is"; else \
+		umask 077 && $(PYTHON) -c 'import secrets; t = secrets.token_urlsafe; \
+		print(f"REDIS_PASSWORD={t(24)}\nDJANGO_SECRET_KEY={t(50)}")' > .env && \
+		echo "wrote .env (REDIS_PASSWORD, DJANGO_SECRET_KEY)"; fi
 
 # Local cluster control (while `make run` is running).
 SHUTDOWN_GRACE_SECONDS ?= 25

@@ -176,7 +176,7 @@ def bench_overhead(tmp: Path, tasks: int, prefetch: int, chunk: int = 500,
             job_id = new_job_id()
             size = min(chunk, tasks - n)
             queue.submit(job_id=job_id, priority="normal", messages=noop_tasks(job_id, size),
-                         job_fields={}, tenant=f"tenant-{len(jobs) % tenants}")
+                         job_fields={}, tenant=f"tenant_{len(jobs) % tenants}")
             jobs.append(job_id)
         submitted = time.perf_counter()
         finished = wait_done(client, queue.config, jobs)

@@ -57,10 +57,10 @@ def submit(queue: Queue, count: int, tenant: str) -> list[str]:
 def one_fairness_run(tmp: Path, backlog: int, *, fair: bool) -> dict[str, float]:
     env = {"MAX_QUEUED_TASKS": str(backlog * 2), "TENANT_MAX_OPEN_TASKS": str(backlog * 2)}
     with cluster(tmp, 2, **env) as (queue, client, _):
-        a_jobs = submit(queue, backlog, "A")
+        a_jobs = submit(queue, backlog, "a")
         while completed(queue, a_jobs) == 0:  # the workers are busy on A's backlog
             time.sleep(0.001)
-        [b_job] = submit(queue, 10, "B" if fair else "A")
+        [b_job] = submit(queue, 10, "b" if fair else "a")
         started = time.perf_counter()
         a_before = completed(queue, a_jobs)
         latency = wait_done(client, queue.config, [b_job]) - started

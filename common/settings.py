@@ -99,8 +99,9 @@ QUEUE_VARS: dict[str, Var] = {
     ),
     "retention_days": Var(
         "RETENTION_DAYS",
-        "how long finished jobs and tasks stay in Redis, and uploads, outputs and local job "
-        "records on disk (fractions allowed: 0.001 = 86.4 s)",
+        "how long finished jobs and tasks stay in Redis, and uploads, job outputs (with "
+        "thumbnails) and local jobs' records on disk, deleted by a janitor thread in the API "
+        "(fractions allowed: 0.001 = 86.4 s)",
         unit="days", minimum=0.00001,
     ),
     "idempotency_ttl_s": Var(
@@ -207,6 +208,32 @@ class ApiSettings:
     )
     var_dir: Path = setting(VAR_DIR, BASE_DIR / "var")
     media_root: Path = setting(MEDIA_ROOT, BASE_DIR / "var" / "media", derive=_media_under_var_dir)
+    auth_required: bool = setting(
+        Var("AUTH_REQUIRED", "every request but the health probes needs an API key "
+            "(`Authorization: Bearer <key>` or `X-API-Key: <key>`; `manage.py createapikey`). "
+            "Off, a request without a key is the one anonymous tenant, with admin rights",
+            default_doc="off (`make run`); on in docker-compose.yml and deploy/k8s"),
+        False,
+    )
+    allow_anonymous: bool = setting(
+        Var("ALLOW_ANONYMOUS", "let the API start bound to a non-loopback address with "
+            "AUTH_REQUIRED off; without it the server refuses to start (like Redis's "
+            "protected mode)"),
+        False,
+    )
+    throttle_rate: str = setting(
+        Var("THROTTLE_RATE", "requests per API key (or per client address without a key), "
+            "e.g. `1200/min`; over it: 429 with Retry-After. Counted in Redis when REDIS_URL "
+            "is set (shared by every API process), else per process; empty: no throttling",
+            unit="rate"),
+        "1200/min",
+    )
+    retention_sweep_s: float = setting(
+        Var("RETENTION_SWEEP_SECONDS", "time between two retention sweeps of an API process "
+            "(one process at a time sweeps); 0 turns the janitor off", unit="seconds",
+            minimum=0),
+        300.0,
+    )
     serve_static: bool = setting(
         Var("SERVE_STATIC", "serve the docs' and browsable API's assets from Django itself "
             "(turn off when a proxy serves them)"),
@@ -246,12 +273,6 @@ class ApiSettings:
     )
     log_level: LogLevel = setting(LOG_LEVEL, "INFO")
     log_format: LogFormat = setting(LOG_FORMAT, "json")
-    janitor_interval_s: float = setting(
-        Var("JANITOR_INTERVAL_SECONDS", "time between the API's retention sweeps (uploads, "
-            "outputs, thumbnails and local job records older than RETENTION_DAYS); 0 = none",
-            unit="seconds", minimum=0),
-        300.0,
-    )
     queue: QueueConfig = nested(QueueConfig, QUEUE_VARS)
 
     @property
@@ -286,6 +307,18 @@ class WorkerSettings:
     media_root: str = setting(
         MEDIA_ROOT, str(BASE_DIR / "var" / "media"),
         derive=lambda values: str(_media_under_var_dir(values)),
+    )
+    request_deadline_s: float = setting(
+        Var("REQUEST_DEADLINE_SECONDS", "a request not answered within this time gets a 504 "
+            "(the local modes refuse a batch whose estimated run would not fit in half of it)",
+            unit="seconds", minimum=1),
+        300.0,
+    )
+    request_body_timeout_s: float = setting(
+        Var("REQUEST_BODY_TIMEOUT_SECONDS", "a request whose body has not fully arrived this "
+            "long after it began gets a 408 (slow uploads cannot hold the server)",
+            unit="seconds", minimum=1),
+        60.0,
     )
     max_image_pixels: int = setting(MAX_IMAGE_PIXELS, 40_000_000)
     max_jpeg_scans: int = setting(MAX_JPEG_SCANS, 100)

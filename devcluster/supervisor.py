@@ -5,6 +5,7 @@ containers (``make worker-stop ID=worker-2``)."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -47,23 +48,30 @@ class ClusterPlan:
     gunicorn_workers: int = 2
     gunicorn_threads: int = 4
     python: str = sys.executable
+    auth_required: bool = False
+    # The embedded Redis's password: random per run, in files only this user can read.
+    embedded_redis_password: str = ""
 
     @classmethod
     def build(
         cls, cluster: ClusterSettings, *, redis_url: str, base_dir: Path, var_dir: Path,
-        media_root: Path,
+        media_root: Path, auth_required: bool = False,
     ) -> ClusterPlan:
-        """``redis_url`` empty: an embedded Redis on EMBEDDED_REDIS_PORT (or a free port)."""
+        """``redis_url`` empty: an embedded Redis on EMBEDDED_REDIS_PORT (or a free port),
+        bound to loopback, with a password generated for this run."""
         var_dir = Path(var_dir).resolve()
         embedded = None
+        password = ""
         if not redis_url:
             embedded = cluster.embedded_redis_port or free_port()
-            redis_url = f"redis://127.0.0.1:{embedded}/0"
+            password = secrets.token_urlsafe(24)
+            redis_url = f"redis://:{password}@127.0.0.1:{embedded}/0"
         return cls(
             base_dir=Path(base_dir), var_dir=var_dir, media_root=Path(media_root).resolve(),
             host=cluster.host, port=cluster.port, workers=cluster.workers,
             redis_url=redis_url, embedded_redis_port=embedded, grace_s=cluster.shutdown_grace_s,
             gunicorn_workers=cluster.gunicorn_workers, gunicorn_threads=cluster.gunicorn_threads,
+            auth_required=auth_required, embedded_redis_password=password,
         )
 
     def child_environment(self, **extra: str) -> dict[str, str]:
@@ -79,6 +87,15 @@ class ClusterPlan:
     @property
     def conf_path(self) -> Path:
         return self.var_dir / "supervisord.conf"
+
+    @property
+    def redis_conf_path(self) -> Path:
+        return self.var_dir / "redis" / "redis.conf"
+
+    def redis_conf(self) -> str:
+        """The embedded Redis's config file (0600: it holds the password, which a command
+        line would show to every user of the machine in ``ps``)."""
+        return f"requirepass {self.embedded_redis_password}\n"
 
     @property
     def socket_path(self) -> Path:
@@ -116,7 +133,8 @@ class ClusterPlan:
         if self.embedded_redis_port:
             sections += [
                 "[program:redis]",
-                f"command={redis_server_binary()} --port {self.embedded_redis_port} "
+                f"command={redis_server_binary()} {self.redis_conf_path} "
+                f"--port {self.embedded_redis_port} "
                 f"--bind 127.0.0.1 --dir {self.var_dir / 'redis'} --appendonly yes "
                 "--appendfsync everysec --save \"\" --protected-mode no",
                 "priority=1",
@@ -159,12 +177,17 @@ class ClusterPlan:
     def banner(self) -> str:
         api = f"http://{self.host}:{self.port}"
         redis = (f"embedded redis-server on 127.0.0.1:{self.embedded_redis_port} "
-                 f"(data in {self.var_dir / 'redis'})" if self.embedded_redis_port
-                 else f"REDIS_URL={self.redis_url}")
+                 f"(password in {self.redis_conf_path}, data in {self.var_dir / 'redis'})"
+                 if self.embedded_redis_port else f"REDIS_URL={redact_url(self.redis_url)}")
+        auth = ("on: send `Authorization: Bearer <key>` (python manage.py createapikey NAME)"
+                if self.auth_required else
+                f"OFF: anyone who can reach {self.host} may call the API (AUTH_REQUIRED=true "
+                "requires keys)")
+        key = " -H 'Authorization: Bearer $KEY'" if self.auth_required else ""
         seed = ('{"filters": ["sharpen", "edges"], "filter_params": {"sharpen": '
                 '{"intensity": 3}, "edges": {"threshold1": 50, "threshold2": 150}}}')
         curls = "\n".join(
-            f"  curl -X POST {api}/api/process-batch/{mode}/ "
+            f"  curl -X POST {api}/api/process-batch/{mode}/{key} "
             f"-H 'Content-Type: application/json' -d '{seed}'"
             for mode in ("threading", "multiprocessing", "distributed")
         )
@@ -176,10 +199,11 @@ Image-processing service starting: API + {self.workers} workers + {redis}
   Workers      {api}/api/workers/status/
   Dashboard    {api}/dashboard/
   Logs         {self.var_dir / 'log'}/
+  Auth         {auth}
 
 Try:
 {curls}
-  curl {api}/api/workers/status/
+  curl{key} {api}/api/workers/status/
 
 A batch of about a minute to stop and kill workers under: make demo
 Workers:
@@ -189,12 +213,33 @@ Stop everything: Ctrl+C here, or make stop
 """
 
 
+def redact_url(url: str) -> str:
+    """``url`` without its password (for banners and logs)."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at:
+        return url
+    user = userinfo.partition(":")[0]
+    return f"{scheme}://{user}:***@{host}"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by this user only (created 0600, never wider)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
 def run_cluster(plan: ClusterPlan) -> int:
     """Write the supervisord config and replace this process with supervisord."""
     for sub in ("log", "run", "redis"):
         (plan.var_dir / sub).mkdir(parents=True, exist_ok=True)
     plan.media_root.mkdir(parents=True, exist_ok=True)
-    plan.conf_path.write_text(plan.supervisor_conf())
+    if plan.embedded_redis_port:
+        write_private(plan.redis_conf_path, plan.redis_conf())
+    write_private(plan.conf_path, plan.supervisor_conf())  # the children's REDIS_URL is in it
     print(plan.banner(), flush=True)
     supervisord = shutil.which("supervisord", path=str(Path(plan.python).parent)) or "supervisord"
     os.execv(supervisord, [supervisord, "-n", "-c", str(plan.conf_path)])

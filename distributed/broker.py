@@ -10,11 +10,11 @@ from distributed.connection import connect
 from distributed.dead_letters import (
     discard_dead_letters,
     list_dead_letters,
+    list_tenant_dead_letters,
     requeue_dead_letters,
 )
 from distributed.jobs import get_job
 from distributed.listing import job_count, job_ranks, job_summaries, trim_expired
-from distributed.locks import acquire, release
 from distributed.queue import Queue
 from distributed.status import cluster_status
 
@@ -37,18 +37,21 @@ class Broker:
         """A job with its tasks (see ``distributed.jobs.get_job``), or None."""
         return get_job(self._client, self.config, job_id)
 
-    def job_count(self) -> int:
-        """Distributed jobs in the index, newest first (see ``distributed.listing``)."""
-        return job_count(self._client, self.config)
+    def job_count(self, tenant: str | None = None) -> int:
+        """Distributed jobs in the index (everyone's, or ``tenant``'s), newest first (see
+        ``distributed.listing``)."""
+        return job_count(self._client, self.config, tenant)
 
-    def job_ranks(self, start: int, stop: int) -> list[tuple[str, int]]:
-        return job_ranks(self._client, self.config, start=start, stop=stop)
+    def job_ranks(self, start: int, stop: int, tenant: str | None = None) -> list[tuple[str, int]]:
+        return job_ranks(self._client, self.config, start=start, stop=stop, tenant=tenant)
 
-    def job_summaries(self, job_ids: list[str]) -> dict[str, dict[str, Any] | None]:
-        return job_summaries(self._client, self.config, job_ids)
+    def job_summaries(
+        self, job_ids: list[str], tenant: str | None = None
+    ) -> dict[str, dict[str, Any] | None]:
+        return job_summaries(self._client, self.config, job_ids, tenant)
 
-    def trim_expired_jobs(self) -> int:
-        return trim_expired(self._client, self.config)
+    def trim_expired_jobs(self, tenant: str | None = None) -> int:
+        return trim_expired(self._client, self.config, tenant=tenant)
 
     def cluster_status(self) -> dict[str, Any]:
         return cluster_status(self._client, self.config)
@@ -56,18 +59,17 @@ class Broker:
     def dead_letters(self, *, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
         return list_dead_letters(self._client, self.config, offset=offset, limit=limit)
 
+    def tenant_dead_letters(
+        self, tenant: str, *, offset: int, limit: int
+    ) -> tuple[int, list[dict[str, Any]], bool]:
+        return list_tenant_dead_letters(self._client, self.config, tenant, offset=offset,
+                                        limit=limit)
+
     def requeue_dead_letters(self, task_ids: list[str] | None) -> int:
         return requeue_dead_letters(self._client, self.config, task_ids)
 
     def discard_dead_letters(self, task_ids: list[str] | None) -> int:
         return discard_dead_letters(self._client, self.config, task_ids)
-
-    def try_lock(self, name: str, ttl_ms: int) -> str | None:
-        """Take the cluster-wide lease lock ``name``: its token, or None when held elsewhere."""
-        return acquire(self._client, self.config.keys.lock(name), ttl_ms)
-
-    def unlock(self, name: str, token: str) -> bool:
-        return release(self._client, self.config.keys.lock(name), token)
 
     def close(self) -> None:
         self._client.close()

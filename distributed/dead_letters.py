@@ -15,6 +15,9 @@ from distributed.keys import Keys
 from distributed.scripts import Scripts
 
 BATCH = 200
+# A tenant's dead letters are the matches among the newest this many (the set is shared by
+# every tenant; its members carry no owner): a bounded read, said in the answer.
+TENANT_SCAN_LIMIT = 2000
 
 
 def list_dead_letters(
@@ -36,6 +39,36 @@ def list_dead_letters(
         view["job_id"] = job_id_of(task_id.decode())
         items.append(view)
     return total, items
+
+
+def list_tenant_dead_letters(
+    client: redis.Redis, config: QueueConfig, tenant: str, *, offset: int = 0, limit: int = 50
+) -> tuple[int, list[dict[str, Any]], bool]:
+    """(total, newest-first page, truncated) of the dead letters of ``tenant``'s jobs among
+    the newest TENANT_SCAN_LIMIT of the set; ``truncated`` when the set holds more."""
+    k = config.keys
+    with translate_redis_errors():
+        entries = client.zrevrange(k.dead(), 0, TENANT_SCAN_LIMIT - 1, withscores=True)
+        jobs = sorted({job_id_of(task_id.decode()) for task_id, _ in entries})
+        pipe = client.pipeline(transaction=False)
+        for job_id in jobs:
+            pipe.hget(k.job(job_id), "tenant")
+        owners = dict(zip(jobs, pipe.execute(), strict=True))
+        mine = [(task_id, score) for task_id, score in entries
+                if owners.get(job_id_of(task_id.decode())) == tenant.encode()]
+        page = mine[offset:offset + limit]
+        pipe = client.pipeline(transaction=False)
+        for task_id, _ in page:
+            pipe.hmget(k.task(task_id.decode()), TASK_FIELDS)
+        rows = pipe.execute()
+        truncated = len(entries) == TENANT_SCAN_LIMIT and client.zcard(k.dead()) > len(entries)
+    items = []
+    for (task_id, score), values in zip(page, rows, strict=True):
+        view = task_view(values) if values[0] is not None else {"id": task_id.decode()}
+        view["dead_at_ms"] = int(score)
+        view["job_id"] = job_id_of(task_id.decode())
+        items.append(view)
+    return len(mine), items, truncated
 
 
 def _apply(

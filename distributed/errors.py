@@ -61,6 +61,10 @@ class NotFound(DistributedError):
     """A job, task or dead letter does not exist (or its retention has expired)."""
 
 
+class JobNotFinished(DistributedError):
+    """The job still has tasks pending, running or delayed (cancel it first)."""
+
+
 class IdempotencyKeyReused(DistributedError):
     """The Idempotency-Key was first used with a different request (another fingerprint)."""
 

@@ -110,6 +110,7 @@ def task_view(values: list[bytes | None]) -> dict[str, Any]:
     return {
         "id": raw["id"],
         "index": _int(values[1]),
+        # A completed task keeps its image id alone (complete.lua drops the payload).
         "image": raw["image"] or _image(raw["payload"]),
         "state": raw["state"],
         "attempts": _int(values[3]) or 0,

@@ -22,7 +22,6 @@ Key                      Type    Contents
                                  against TENANT_MAX_OPEN_TASKS by enqueue.lua); 0 is removed
 {p}:doorbell             STREAM  MAXLEN 1, an entry each time tasks become pending; idle
                                  workers block on it (XREAD BLOCK) instead of on the streams
-{p}:lock:{name}          STRING  a lease lock (distributed/locks.py), e.g. the janitor's
 {p}:task:{task_id}       HASH    the task: state, attempts, owner, tenant, image (id), payload
                                  (JSON), msg_id of the live delivery, error, result, timings.
                                  Completed or cancelled: payload and delivery fields dropped,
@@ -34,6 +33,8 @@ Key                      Type    Contents
 {p}:jobs                 ZSET    job id -> epoch ms of its submission (enqueue.lua adds it in
                                  the same script as the job hash); the listing trims the ids
                                  whose job hash has expired (distributed/listing.py)
+{p}:jobs:t:{tenant}      ZSET    the same index for one tenant's jobs (the API's lists for a
+                                 caller who is not an admin); written and trimmed like {p}:jobs
 {p}:delayed              ZSET    task id -> epoch ms when its retry is due
 {p}:dead                 ZSET    task id -> epoch ms when it was dead-lettered
 {p}:stats                HASH    counters: accepted, pending:{priority}, running, delayed,
@@ -54,6 +55,7 @@ Key                      Type    Contents
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 
 PRIORITIES = ("high", "normal", "low")
@@ -61,6 +63,13 @@ ANONYMOUS = "anonymous"  # the tenant of tasks submitted without one
 GROUP = "workers"
 TPUT_BUCKET_S = 5
 TPUT_TTL_S = 180
+# A tenant id as it may appear in a key name ("anonymous", or an API key's id).
+_TENANT = re.compile(r"[a-z0-9_]{1,40}")
+
+
+def is_tenant(value: object) -> bool:
+    """A well-formed tenant id ("anonymous", or an API key's id): safe in a key name."""
+    return isinstance(value, str) and _TENANT.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -86,8 +95,13 @@ class Keys:
     def job_tasks(self, job_id: str) -> str:
         return f"{self.prefix}:job:{job_id}:tasks"
 
-    def jobs(self) -> str:
-        return f"{self.prefix}:jobs"
+    def jobs(self, tenant: str | None = None) -> str:
+        """The job index: everyone's (``tenant`` None) or one tenant's."""
+        if tenant is None:
+            return f"{self.prefix}:jobs"
+        if not _TENANT.fullmatch(tenant):
+            raise ValueError(f"malformed tenant id {tenant!r}")
+        return f"{self.prefix}:jobs:t:{tenant}"
 
     def delayed(self) -> str:
         return f"{self.prefix}:delayed"
@@ -126,9 +140,6 @@ class Keys:
 
     def doorbell(self) -> str:
         return f"{self.prefix}:doorbell"
-
-    def lock(self, name: str) -> str:
-        return f"{self.prefix}:lock:{name}"
 
     def idempotency(self, key: str) -> str:
         digest = hashlib.sha256(key.encode()).hexdigest()

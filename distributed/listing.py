@@ -45,28 +45,31 @@ def summary_view(job_id: str, values: list[bytes | None]) -> dict[str, Any]:
     }
 
 
-def job_count(client: redis.Redis, config: QueueConfig) -> int:
-    """Ids in the index (those expired since the last trim included)."""
+def job_count(client: redis.Redis, config: QueueConfig, tenant: str | None = None) -> int:
+    """Ids in the index, everyone's or ``tenant``'s (those expired since the last trim
+    included)."""
     with translate_redis_errors():
-        return int(client.zcard(config.keys.jobs()))
+        return int(client.zcard(config.keys.jobs(tenant)))
 
 
 def job_ranks(
-    client: redis.Redis, config: QueueConfig, *, start: int, stop: int
+    client: redis.Redis, config: QueueConfig, *, start: int, stop: int,
+    tenant: str | None = None,
 ) -> list[tuple[str, int]]:
-    """(job id, submitted ms) at ranks [start, stop) of the index, newest first."""
+    """(job id, submitted ms) at ranks [start, stop) of the index (everyone's or
+    ``tenant``'s), newest first."""
     if stop <= start:
         return []
     with translate_redis_errors():
-        entries = client.zrevrange(config.keys.jobs(), start, stop - 1, withscores=True)
+        entries = client.zrevrange(config.keys.jobs(tenant), start, stop - 1, withscores=True)
     return [(member.decode(), int(score)) for member, score in entries]
 
 
 def job_summaries(
-    client: redis.Redis, config: QueueConfig, job_ids: list[str]
+    client: redis.Redis, config: QueueConfig, job_ids: list[str], tenant: str | None = None
 ) -> dict[str, dict[str, Any] | None]:
     """The summary of each job; None for one whose hash has expired (its id is then removed
-    from the index)."""
+    from the index, and from ``tenant``'s)."""
     k = config.keys
     with translate_redis_errors():
         pipe = client.pipeline(transaction=False)
@@ -77,16 +80,23 @@ def job_summaries(
                 if values[0] is None]
         if gone:
             client.zrem(k.jobs(), *gone)
+            if tenant is not None:
+                client.zrem(k.jobs(tenant), *gone)
     return {job_id: summary_view(job_id, values) if values[0] is not None else None
             for job_id, values in zip(job_ids, rows, strict=True)}
 
 
-def trim_expired(client: redis.Redis, config: QueueConfig, *, oldest: int = TRIM_OLDEST) -> int:
-    """Remove from the index the ids among its ``oldest`` entries whose job hash has expired;
-    how many were removed. Bounded: O(oldest) whatever the size of the index."""
+def trim_expired(
+    client: redis.Redis, config: QueueConfig, *, oldest: int = TRIM_OLDEST,
+    tenant: str | None = None,
+) -> int:
+    """Remove from the index (everyone's or ``tenant``'s) the ids among its ``oldest``
+    entries whose job hash has expired; how many were removed. Bounded: O(oldest) whatever
+    the size of the index."""
     k = config.keys
+    index = k.jobs(tenant)
     with translate_redis_errors():
-        ids = [member.decode() for member in client.zrange(k.jobs(), 0, oldest - 1)]
+        ids = [member.decode() for member in client.zrange(index, 0, oldest - 1)]
         if not ids:
             return 0
         pipe = client.pipeline(transaction=False)
@@ -94,5 +104,5 @@ def trim_expired(client: redis.Redis, config: QueueConfig, *, oldest: int = TRIM
             pipe.exists(k.job(job_id))
         gone = [job_id for job_id, found in zip(ids, pipe.execute(), strict=True) if not found]
         if gone:
-            client.zrem(k.jobs(), *gone)
+            client.zrem(index, *gone)
     return len(gone)

@@ -19,13 +19,21 @@ from distributed.clock import now_ms
 from distributed.config import QueueConfig
 from distributed.errors import (
     IdempotencyKeyReused,
+    JobNotFinished,
     NotFound,
     QueueFull,
     TenantQueueFull,
     translate_redis_errors,
 )
 from distributed.ids import is_job_id, job_id_of, task_id_for
-from distributed.keys import ANONYMOUS, GROUP, PRIORITIES, TPUT_BUCKET_S, TPUT_TTL_S
+from distributed.keys import (
+    ANONYMOUS,
+    GROUP,
+    PRIORITIES,
+    TPUT_BUCKET_S,
+    TPUT_TTL_S,
+    is_tenant,
+)
 from distributed.messages import TaskMessage, TaskResult
 from distributed.scripts import Scripts
 
@@ -76,12 +84,6 @@ def stream_order(fetch_no: int) -> tuple[str, ...]:
     return PRIORITIES
 
 
-def is_tenant(value: object) -> bool:
-    """A tenant id fit for a key name: 1-128 printable characters, no spaces."""
-    return (isinstance(value, str) and 0 < len(value) <= 128
-            and value.isprintable() and not any(c.isspace() for c in value))
-
-
 class Queue:
     def __init__(self, client: redis.Redis, config: QueueConfig) -> None:
         self.client = client
@@ -125,7 +127,10 @@ class Queue:
 
         With an ``idempotency_key`` already used: the first job (``duplicate=True``) when its
         ``fingerprint`` matches, else :class:`IdempotencyKeyReused`. Raises
-        :class:`QueueFull` over the cap, :class:`TenantQueueFull` over ``tenant``'s cap."""
+        :class:`QueueFull` over the cap, :class:`TenantQueueFull` over ``tenant``'s cap.
+        ``tenant`` owns the job: it is stored in the job and task hashes (field ``tenant``),
+        the job is indexed in the tenant's job index too, and its tasks wait in the tenant's
+        list (the fair share, fetch.lua)."""
         if not is_tenant(tenant):
             raise ValueError(f"{tenant!r} is not a tenant id")
         if not is_job_id(job_id):
@@ -140,11 +145,12 @@ class Queue:
         keys = [
             k.stats(), k.job(job_id), k.job_tasks(job_id), k.tenant_queue(priority, tenant),
             k.idempotency(idempotency_key or ""), k.jobs(), k.tenants_open(),
-            k.tenant_ring(priority), k.doorbell(), *(k.task(t) for t in task_ids),
+            k.tenant_ring(priority), k.doorbell(), k.jobs(tenant), *(k.task(t) for t in task_ids),
         ]
         args: list[Any] = [
             now_ms(), self.config.max_queued_tasks, "1" if idempotency_key else "0",
-            self.config.idempotency_ttl_s, job_id, priority, json.dumps(job_fields), fingerprint,
+            self.config.idempotency_ttl_s, job_id, priority,
+            json.dumps({**job_fields, "tenant": tenant}), fingerprint,
             tenant, self.config.tenant_max_open_tasks,
         ]
         for task_id, message in zip(task_ids, messages, strict=True):
@@ -323,6 +329,25 @@ class Queue:
                       k.tenants_open(), *(k.task(t) for t in ids)],
                 args=[now_ms(), self.config.job_ttl_s, *ids],
             ))
+
+    def delete_job(self, job_id: str, tenant: str) -> None:
+        """Delete a finished job's records (job hash, task hashes, task list, index entries;
+        dead letters still held are discarded first). Raises :class:`NotFound` for an unknown
+        job, :class:`JobNotFinished` while it has open tasks."""
+        k = self.keys
+        if not is_job_id(job_id):
+            raise NotFound(f"no distributed job {job_id!r}")
+        with translate_redis_errors():
+            ids = [_s(t) for t in self.client.lrange(k.job_tasks(job_id), 0, -1)]
+            answer = _s(self.scripts["delete_job"](
+                keys=[k.job(job_id), k.job_tasks(job_id), k.jobs(), k.jobs(tenant), k.dead(),
+                      k.stats(), *(k.task(t) for t in ids)],
+                args=[job_id, *ids],
+            ))
+        if answer == "missing":
+            raise NotFound(f"no distributed job {job_id!r}")
+        if answer == "open":
+            raise JobNotFinished(f"job {job_id} still has open tasks")
 
     # -- maintenance ---------------------------------------------------------------------
 

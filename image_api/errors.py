@@ -194,7 +194,10 @@ def _api_exception(exc: drf_exceptions.APIException) -> ApplicationError:
     headers = {}
     wait = getattr(exc, "wait", None)
     if wait is not None:
-        headers["Retry-After"] = str(int(wait))
+        headers["Retry-After"] = str(max(1, int(wait + 0.999)))
+    auth_header = getattr(exc, "auth_header", None)  # set by DRF on 401s (NotAuthenticated...)
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
     detail = exc.detail
     code = detail.code if isinstance(detail, drf_exceptions.ErrorDetail) else None
     return ApplicationError(

@@ -33,9 +33,32 @@ class Job(models.Model):
     # One dict per image, in batch order, holding the storage-relative output key.
     results = models.JSONField(default=list)
     stats = models.JSONField(default=dict)
+    # The tenant (API key id, or "anonymous") that submitted the job.
+    owner = models.CharField(max_length=40, default="anonymous", db_index=True)
 
     class Meta:
         ordering = ("-created_at",)
 
     def __str__(self) -> str:
         return f"{self.id} ({self.mode}, {self.status})"
+
+
+class ApiKey(models.Model):
+    """A client's key. Only a SHA-256 digest of the secret is stored (the secret is 256 random
+    bits, so a fast hash is enough: it cannot be guessed, only stolen, and the digest alone
+    does not authenticate). The key's id is the tenant that owns what its requests create."""
+
+    id = models.CharField(primary_key=True, max_length=40, editable=False)
+    name = models.CharField(max_length=100)
+    # The first characters of the secret, to recognise a key in a list without storing it.
+    prefix = models.CharField(max_length=16)
+    digest = models.CharField(max_length=64, unique=True)
+    admin = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id}{', admin' if self.admin else ''})"

@@ -19,6 +19,7 @@ from image_api import parsers as strict_json
 from image_api.errors import ApplicationError, unknown_fields_error
 from image_api.jobs.services import BatchSpec, batch_prepare
 from image_api.schema import JOB_ID_PATTERN
+from image_api.tenancy import caller
 from imaging.storage import is_image_id
 
 
@@ -188,6 +189,7 @@ def parse_batch_request(
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
     batch = batch_prepare(
+        caller=caller(request),
         pipeline_data=options,
         image_ids=data.get("images"),
         files=files,

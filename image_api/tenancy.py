@@ -1,29 +1,79 @@
 """Who is asking: the tenant that owns what a request creates, and whether it may use the
-admin actions (requeue or discard dead letters, drain workers, see hostnames and pids).
+admin actions (requeue or discard dead letters, see hostnames and pids).
 
-Every view asks these two functions, never the request's headers. The authentication
-(API keys) that sets ``request.auth`` lives in image_api/auth/; with AUTH_REQUIRED off, a
-request without a key is the one anonymous tenant, with the admin rights of a local user.
+Every view asks these functions, never the request's headers. The API key that DRF puts in
+``request.auth`` (image_api/auth.py) is the tenant; with AUTH_REQUIRED off, a request without
+a key is the one anonymous tenant, with the admin rights of a local user.
+
+Objects of another tenant are answered 404, as if they did not exist (``owns``): a 403 would
+confirm that an id is in use.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+from django.conf import settings
 
 ANONYMOUS = "anonymous"
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who a service acts for: views build it once (:func:`caller`) and pass it down."""
+
+    tenant: str = ANONYMOUS
+    admin: bool = True
+
+    def may_see(self, owner: str | None) -> bool:
+        """Whether an object owned by ``owner`` exists for this caller (None: made before
+        tenants, the anonymous tenant's)."""
+        return self.admin or (owner or ANONYMOUS) == self.tenant
+
+    @property
+    def scope(self) -> str | None:
+        """The tenant whose objects a list shows: None (everyone's) for an admin."""
+        return None if self.admin else self.tenant
+
+
+def _key(request: Any) -> Any:
+    from image_api.models import ApiKey  # the models load after the apps
+
+    auth = getattr(request, "auth", None)
+    return auth if isinstance(auth, ApiKey) else None
+
+
 def tenant_of(request: Any) -> str:
     """The tenant id of the request's caller (``ANONYMOUS`` without a key)."""
-    return ANONYMOUS
+    key = _key(request)
+    return key.id if key is not None else ANONYMOUS
 
 
 def is_admin(request: Any) -> bool:
-    """Whether the caller may use the admin actions."""
-    return True
+    """Whether the caller may use the admin actions and see every tenant's objects."""
+    key = _key(request)
+    if key is not None:
+        return bool(key.admin)
+    return not settings.AUTH_REQUIRED
+
+
+def caller(request: Any) -> Caller:
+    """The request's caller, for the services."""
+    return Caller(tenant=tenant_of(request), admin=is_admin(request))
+
+
+def require_admin(request: Any, action: str) -> None:
+    """Raise a 403 ``admin_required`` unless the caller may use the admin actions."""
+    if is_admin(request):
+        return
+    from image_api.errors import ApplicationError
+
+    raise ApplicationError(
+        f"Only an admin key may {action}.", status=403, code="admin_required")
 
 
 def console_login_required(view: Any) -> Any:
-    """Decorator for the console's HTML views: with AUTH_REQUIRED on, a caller without a
-    signed-in key is sent to the sign-in page. (Stub: every caller passes.)"""
+    """Decorator for HTML views (kept for the console). With AUTH_REQUIRED on, the pages
+    fetch the API with the key the user gives them; the view itself serves no data."""
     return view

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,8 +101,11 @@ class Storage:
 
     # --- images ----------------------------------------------------------------------
 
-    def save_upload(self, data: bytes, info: ImageInfo, original_name: str | None) -> str:
-        """Store an inspected upload; returns its new id ``img_<32 hex>``."""
+    def save_upload(
+        self, data: bytes, info: ImageInfo, original_name: str | None, owner: str | None = None
+    ) -> str:
+        """Store an inspected upload; returns its new id ``img_<32 hex>``. ``owner``: the
+        tenant it belongs to (kept in its metadata)."""
         image_id = f"img_{secrets.token_hex(16)}"
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(self.uploads_dir / f"{image_id}{EXTENSIONS[info.format]}", data)
@@ -113,6 +117,7 @@ class Storage:
             "bytes": len(data),
             "original_name": _display_name(original_name),
             "created_at": _iso(),
+            "owner": owner,
         }
         # Metadata last: an id whose metadata exists always has its bytes.
         write_atomic(self.uploads_dir / f"{image_id}.json", json.dumps(meta).encode())
@@ -162,6 +167,35 @@ class Storage:
         if not path.is_file():
             raise KeyError(image_id)
         return path
+
+    def delete_upload(self, image_id: str) -> bool:
+        """Remove an upload (its metadata first: the id is then unknown, never half there);
+        False if there was none. Samples are not uploads."""
+        if not isinstance(image_id, str) or not _UPLOAD_ID.fullmatch(image_id):
+            return False
+        meta = self.image_meta(image_id)
+        if meta is None:
+            return False
+        (self.uploads_dir / f"{image_id}.json").unlink(missing_ok=True)
+        ext = EXTENSIONS.get(meta.get("format", ""))
+        if ext is not None:
+            (self.uploads_dir / f"{image_id}{ext}").unlink(missing_ok=True)
+        return True
+
+    def delete_outputs(self, job_id: str) -> int:
+        """Remove a job's output directory; the number of files removed."""
+        if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
+            raise ValueError(f"malformed job id {job_id!r}")
+        directory = self.root / "outputs" / job_id
+        if not directory.is_dir() or directory.is_symlink():
+            return 0
+        removed = 0
+        for path in directory.iterdir():
+            if path.is_file() or path.is_symlink():
+                path.unlink(missing_ok=True)
+                removed += 1
+        shutil.rmtree(directory, ignore_errors=True)
+        return removed
 
     def sample_ids(self) -> list[str]:
         """Ids of the built-in samples (written on first use)."""

@@ -67,3 +67,22 @@ logconfig_dict = logging_config(
 )
 # Warnings (a renamed variable, ...) become log lines in the workers gunicorn forks.
 logging.captureWarnings(True)
+
+
+def on_starting(server: Any) -> None:
+    """Before binding: refuse an exposed address without auth, or with the public secret key
+    (common/exposure.py)."""
+    from common.exposure import ExposureRefused, check_binds
+
+    try:
+        check_binds(server.cfg.bind)
+    except ExposureRefused as exc:
+        server.log.error("startup.refused: %s", exc)
+        raise SystemExit(f"gunicorn: {exc}") from None
+
+
+def post_worker_init(worker: Any) -> None:
+    """Each API process runs the retention janitor (image_api/retention.py)."""
+    from image_api.retention import start_janitor
+
+    start_janitor()

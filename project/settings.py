@@ -54,8 +54,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Starts this process's retention janitor on its first request (image_api/retention.py).
-    "image_api.retention.JanitorMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -123,8 +121,6 @@ PROCESS_POOL_SIZE = API_SETTINGS.process_pool_size
 # Distributed mode. REDIS_URL unset means "no Redis": the distributed endpoints answer 503.
 # The same variables configure the workers (common/settings.py, QUEUE_VARS).
 DISTRIBUTED = API_SETTINGS.queue
-# Retention sweeps of files and local job records (image_api/retention.py).
-JANITOR_INTERVAL_S = API_SETTINGS.janitor_interval_s
 REDIS_URL = DISTRIBUTED.redis_url
 
 REST_FRAMEWORK = {
@@ -138,9 +134,35 @@ REST_FRAMEWORK = {
         "image_api.parsers.JSONParser",  # strict JSON, nesting depth bounded
         "rest_framework.parsers.MultiPartParser",  # uploads; never url-encoded forms
     ],
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": [],
+    # API keys (image_api/auth.py): request.auth is the caller's key; AUTH_REQUIRED decides
+    # whether a request may come without one. Views that must stay open (health) say so.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["image_api.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["image_api.auth.ApiKeyRequired"],
+    "DEFAULT_THROTTLE_CLASSES": ["image_api.auth.KeyRateThrottle"],
     "UNAUTHENTICATED_USER": None,
+}
+
+# Retention (image_api/retention.py): a janitor thread per API process deletes what is older.
+RETENTION_DAYS = DISTRIBUTED.retention_days  # one retention for Redis records and files
+RETENTION_SWEEP_SECONDS = API_SETTINGS.retention_sweep_s
+
+# API keys and tenants (image_api/auth.py, image_api/tenancy.py).
+AUTH_REQUIRED = API_SETTINGS.auth_required
+ALLOW_ANONYMOUS = API_SETTINGS.allow_anonymous
+THROTTLE_RATE = API_SETTINGS.throttle_rate
+
+# The throttle's counters: in Redis when there is one, so every API process shares them.
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"{DISTRIBUTED.prefix}:cache",
+            "OPTIONS": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
 }
 
 SPECTACULAR_SETTINGS = {

@@ -7,13 +7,11 @@ from pathlib import Path
 import pytest
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _no_janitor_thread() -> None:
-    """No retention janitor thread behind the tests' requests: tests/api/test_retention.py
-    runs sweeps and a janitor of its own explicitly."""
-    from django.conf import settings
-
-    settings.JANITOR_INTERVAL_S = 0
+@pytest.fixture(autouse=True)
+def _no_throttle(settings) -> None:
+    """The per-key throttle is off unless a test turns it on (tests/api/test_auth.py): a
+    suite sends far more requests per minute from one address than THROTTLE_RATE allows."""
+    settings.THROTTLE_RATE = ""
 
 
 @pytest.fixture

@@ -12,7 +12,15 @@ if not owns(task, ARGV[3], ARGV[4]) then
 end
 end_delivery(stream, ARGV[1], ARGV[2])
 redis.call('HSET', task, 'state', 'completed', 'result', ARGV[6], 'finished_at', now)
-redis.call('HDEL', task, 'error')
+redis.call('HDEL', task, 'error', 'last_error')
+-- Done for good: keep what the job view reads (the image id), not the whole message (the
+-- pipeline is in the job hash). Tasks enqueued before the image id was stored get it here.
+if not redis.call('HGET', task, 'image') then
+  local ok, message = pcall(cjson.decode, redis.call('HGET', task, 'payload') or '')
+  if ok and type(message) == 'table' and type(message['image_id']) == 'string' then
+    redis.call('HSET', task, 'image', message['image_id'])
+  end
+end
 shrink(task)
 tenant_open(KEYS[7], tenant_of(task), -1)
 redis.call('EXPIRE', task, ttl)

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from image_api.cluster.selectors import workers_status
 from image_api.schema import ErrorSerializer
+from image_api.tenancy import caller
 
 
 class WorkersStatusApi(APIView):
@@ -24,7 +25,7 @@ class WorkersStatusApi(APIView):
         responses={200: OpenApiTypes.OBJECT, 503: ErrorSerializer},
     )
     def get(self, request: Request) -> Response:
-        return Response(workers_status())
+        return Response(workers_status(caller(request)))
 
 
 def dashboard(request: HttpRequest) -> HttpResponse:

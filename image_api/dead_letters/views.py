@@ -21,6 +21,7 @@ from image_api.errors import ApplicationError
 from image_api.parsers import JSONParser
 from image_api.parsing import StrictBooleanField, StrictCharField, StrictInputSerializer
 from image_api.schema import TASK_ID_PATTERN, ErrorSerializer
+from image_api.tenancy import caller, require_admin
 
 # A dead-letter page starts at most this far in (Redis sorted sets hold at most 2^32 - 1).
 MAX_DEAD_LETTER_OFFSET = 2**32
@@ -69,16 +70,18 @@ class DeadLetterApi(APIView):
                 f"({'; '.join(f'{k}: {v[0]}' for k, v in page.errors.items())})",
                 code="invalid_pagination", extra={"fields": page.errors},
             )
-        return Response(dead_letters_list(**page.validated_data))
+        return Response(dead_letters_list(viewer=caller(request), **page.validated_data))
 
     @extend_schema(
         summary="Re-queue or discard dead letters",
         request=ActionSerializer,
         responses={200: inline_serializer(name="DeadLetterActionResult", fields={
             "action": serializers.CharField(), "changed": serializers.IntegerField()}),
-            400: ErrorSerializer, 503: ErrorSerializer},
+            400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer,
+            503: ErrorSerializer},
     )
     def post(self, request: Request) -> Response:
+        require_admin(request, "requeue or discard dead letters")
         serializer = self.ActionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

@@ -12,7 +12,8 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
 from image_api.errors import ApplicationError
-from image_api.images.selectors import get_storage
+from image_api.images.selectors import get_storage, visible_meta
+from image_api.tenancy import Caller
 from imaging.codecs import ImageError, ImageInfo, inspect_image
 
 logger = logging.getLogger(__name__)
@@ -64,22 +65,34 @@ def uploads_validate(*, files: Sequence[UploadedFile]) -> list[ValidatedUpload]:
     return validated
 
 
-def uploads_store(*, uploads: Sequence[ValidatedUpload]) -> list[dict[str, Any]]:
-    """Store validated uploads; returns their metadata in order."""
+def uploads_store(*, uploads: Sequence[ValidatedUpload], owner: str) -> list[dict[str, Any]]:
+    """Store validated uploads, owned by the tenant ``owner``; their metadata in order."""
     storage = get_storage()
     metas = []
     for upload in uploads:
-        image_id = storage.save_upload(upload.read(), upload.info, upload.name)
+        image_id = storage.save_upload(upload.read(), upload.info, upload.name, owner=owner)
         meta = storage.image_meta(image_id)
         metas.append(meta if meta is not None else {"id": image_id})
     return metas
 
 
-def image_upload_batch(*, files: Sequence[UploadedFile]) -> list[dict[str, Any]]:
+def image_upload_batch(*, files: Sequence[UploadedFile], owner: str) -> list[dict[str, Any]]:
     """Validate all files, then store all of them (none if any is bad)."""
     if not files:
         raise ApplicationError(
             "No files: send one or more images as multipart/form-data under the field 'files'.",
             status=400, code="no_files",
         )
-    return uploads_store(uploads=uploads_validate(files=files))
+    return uploads_store(uploads=uploads_validate(files=files), owner=owner)
+
+
+def image_delete(*, image_id: str, viewer: Caller) -> None:
+    """Delete an upload: 404 for an unknown one or another tenant's, 409 for a sample. Jobs
+    that still name it fail on it (image_not_found), outputs already made stay."""
+    if image_id.startswith("sample-") and visible_meta(image_id, viewer) is not None:
+        raise ApplicationError(
+            f"{image_id} is a built-in sample; only uploads can be deleted.", status=409,
+            code="image_not_deletable", extra={"image": image_id})
+    if visible_meta(image_id, viewer) is None or not get_storage().delete_upload(image_id):
+        raise ApplicationError(f"Unknown image id {image_id!r}.", status=404,
+                               code="image_not_found", extra={"image": image_id})

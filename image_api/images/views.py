@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from image_api.images.selectors import image_file, image_list
 from image_api.images.serializers import ImageListItemSerializer, ImageMetaSerializer
-from image_api.images.services import image_upload_batch
+from image_api.images.services import image_delete, image_upload_batch
 from image_api.parsing import (
     PageQuerySerializer,
     UploadField,
@@ -27,6 +27,7 @@ from image_api.schema import (
     BinaryContentNegotiation,
     ErrorSerializer,
 )
+from image_api.tenancy import caller, tenant_of
 from imaging.codecs import CONTENT_TYPES
 
 
@@ -68,7 +69,7 @@ class ImageListUploadApi(APIView):
     )
     def get(self, request: Request) -> Response:
         query = parse_page_query(request, self.QuerySerializer)
-        images = image_list()
+        images = image_list(caller(request))
         page = images[query["offset"]:query["offset"] + query["limit"]]
         data = self.ListOutputSerializer(
             {"total": len(images), **query, "images": page}, context={"request": request})
@@ -83,7 +84,7 @@ class ImageListUploadApi(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        images = image_upload_batch(files=request_files(request))
+        images = image_upload_batch(files=request_files(request), owner=tenant_of(request))
         return Response(self.UploadOutputSerializer({"images": images}).data, status=201)
 
 
@@ -97,7 +98,17 @@ class ImageFileApi(APIView):
         responses={**BINARY_IMAGE, 404: ErrorSerializer},
     )
     def get(self, request: Request, image_id: str) -> FileResponse:
-        path, meta = image_file(checked_image_id(image_id))
+        path, meta = image_file(checked_image_id(image_id), caller(request))
         return FileResponse(
             path.open("rb"), content_type=CONTENT_TYPES[meta["format"]], filename=path.name
         )
+
+    @extend_schema(
+        summary="Delete an upload (its owner, or an admin)",
+        operation_id="images_destroy",
+        parameters=[IMAGE_ID_PARAMETER],
+        responses={204: None, 404: ErrorSerializer, 409: ErrorSerializer},
+    )
+    def delete(self, request: Request, image_id: str) -> Response:
+        image_delete(image_id=checked_image_id(image_id), viewer=caller(request))
+        return Response(status=204)

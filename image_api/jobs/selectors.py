@@ -18,6 +18,7 @@ from image_api.errors import ApplicationError
 from image_api.images.selectors import get_storage
 from image_api.models import Job
 from image_api.pagination import Key, ListSource, Source, merged_page
+from image_api.tenancy import Caller
 from imaging.names import download_name, unique_names
 from imaging.storage import Storage
 
@@ -35,24 +36,30 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "pipeline": job.pipeline,
         "results": job.results,
         "stats": job.stats,
+        "owner": job.owner,
     }
 
 
-def job_get(job_id: str) -> dict[str, Any] | None:
-    """The job as a plain dict (results carry their storage `output_key`), or None.
+def job_get(job_id: str, viewer: Caller) -> dict[str, Any] | None:
+    """The job as a plain dict (results carry their storage `output_key`), or None when it
+    does not exist for ``viewer`` (unknown, or another tenant's).
 
     Local jobs live in the database; distributed ones in Redis (looked up only when the id is
     not a local job, so the local modes keep working while Redis is down)."""
     job = Job.objects.filter(pk=job_id).first()
     if job is not None:
-        return job_to_dict(job)
-    if not queue_config().redis_url:
+        found: dict[str, Any] | None = job_to_dict(job)
+    elif not queue_config().redis_url:
         return None
-    return distributed_job_get(job_id)
+    else:
+        found = distributed_job_get(job_id)
+    if found is None or not viewer.may_see(found["owner"]):
+        return None
+    return found
 
 
-def _job_or_404(job_id: str) -> dict[str, Any]:
-    job = job_get(job_id)
+def _job_or_404(job_id: str, viewer: Caller) -> dict[str, Any]:
+    job = job_get(job_id, viewer)
     if job is None:
         raise ApplicationError(
             f"Unknown job id {job_id!r}.", status=404, code="job_not_found", extra={"job": job_id}
@@ -60,10 +67,10 @@ def _job_or_404(job_id: str) -> dict[str, Any]:
     return job
 
 
-def job_output(job_id: str, index: int) -> tuple[Path, str, str]:
+def job_output(job_id: str, index: int, viewer: Caller) -> tuple[Path, str, str]:
     """(path, format, download name) of output `index` of a job; 404 ApplicationError if there
     is none."""
-    job = _job_or_404(job_id)
+    job = _job_or_404(job_id, viewer)
     results = job["results"]
     if not 0 <= index < len(results):
         raise ApplicationError(
@@ -91,10 +98,10 @@ def output_download_name(storage: Storage, image_id: str, path: Path) -> str:
     return download_name(meta.get("original_name"), image_id, path.suffix)
 
 
-def job_output_files(job_id: str) -> list[tuple[str, Path]]:
+def job_output_files(job_id: str, viewer: Caller) -> list[tuple[str, Path]]:
     """(archive name, path) of every completed output still stored, in image order. Entries
     are named after the original files ("holiday.png"; a repeat becomes "holiday (2).png")."""
-    job = _job_or_404(job_id)
+    job = _job_or_404(job_id, viewer)
     storage = get_storage()
     paths, names = [], []
     for result in job["results"]:
@@ -156,6 +163,7 @@ def distributed_job_get(job_id: str) -> dict[str, Any] | None:
     return {
         "id": job_id,
         "mode": "distributed",
+        "owner": fields.get("tenant"),
         "status": job["status"],
         "priority": fields.get("priority"),
         "created_at": created,
@@ -210,28 +218,31 @@ class LocalJobs:
 
 
 class DistributedJobs:
-    """The distributed jobs of the Redis index, newest first, read by rank."""
+    """The distributed jobs of the Redis index (everyone's, or one tenant's), newest first,
+    read by rank."""
 
-    def __init__(self, broker_: Broker) -> None:
+    def __init__(self, broker_: Broker, tenant: str | None = None) -> None:
         self.broker = broker_
+        self.tenant = tenant
 
     def count(self) -> int:
-        return self.broker.job_count()
+        return self.broker.job_count(self.tenant)
 
     def keys(self, start: int, stop: int) -> list[Key]:
-        return [(ms * 1000, job_id) for job_id, ms in self.broker.job_ranks(start, stop)]
+        return [(ms * 1000, job_id)
+                for job_id, ms in self.broker.job_ranks(start, stop, self.tenant)]
 
 
 def _distributed_with_status(
-    broker_: Broker, status: str
+    broker_: Broker, status: str, tenant: str | None
 ) -> tuple[ListSource, dict[str, dict[str, Any] | None], bool]:
     """(the matches among the newest STATUS_SCAN_LIMIT jobs, their summaries, whether the
     index holds more than were read)."""
     keys: list[Key] = []
     summaries: dict[str, dict[str, Any] | None] = {}
     for start in range(0, STATUS_SCAN_LIMIT, SCAN_BATCH):
-        ranks = broker_.job_ranks(start, start + SCAN_BATCH)
-        found = broker_.job_summaries([job_id for job_id, _ in ranks])
+        ranks = broker_.job_ranks(start, start + SCAN_BATCH, tenant)
+        found = broker_.job_summaries([job_id for job_id, _ in ranks], tenant)
         for job_id, ms in ranks:
             summary = found[job_id]
             if summary is not None and summary["status"] == status:
@@ -239,7 +250,7 @@ def _distributed_with_status(
                 summaries[job_id] = summary
         if len(ranks) < SCAN_BATCH:
             return ListSource(keys), summaries, False
-    return ListSource(keys), summaries, broker_.job_count() > STATUS_SCAN_LIMIT
+    return ListSource(keys), summaries, broker_.job_count(tenant) > STATUS_SCAN_LIMIT
 
 
 def _local_item(job: Job) -> dict[str, Any]:
@@ -273,6 +284,7 @@ def _distributed_item(summary: dict[str, Any]) -> dict[str, Any]:
 def _page(
     local: LocalJobs, distributed: Source, offset: int, limit: int,
     summaries: dict[str, dict[str, Any] | None], broker_: Broker | None, *, strict: bool = True,
+    tenant: str | None = None,
 ) -> tuple[int, list[dict[str, Any]]] | None:
     """(total, items), or None when a job of the page expired meanwhile (read it again),
     unless not ``strict``: the page then goes without it."""
@@ -280,7 +292,7 @@ def _page(
     local_ids = [key[1] for source, key in page if source == 0]
     remote_ids = [key[1] for source, key in page if source == 1 and key[1] not in summaries]
     jobs = {job.id: job for job in Job.objects.filter(pk__in=local_ids).defer("pipeline")}
-    found = {**summaries, **(broker_.job_summaries(remote_ids) if broker_ and remote_ids
+    found = {**summaries, **(broker_.job_summaries(remote_ids, tenant) if broker_ and remote_ids
                              else {})}
     items = []
     for source, (_, job_id) in page:
@@ -294,11 +306,15 @@ def _page(
 
 
 def job_list(
-    *, offset: int, limit: int, status: str | None = None, mode: str | None = None
+    *, viewer: Caller, offset: int, limit: int, status: str | None = None,
+    mode: str | None = None,
 ) -> dict[str, Any]:
-    """A page of jobs of every mode, newest first, with progress counts (no per-task results).
-    While Redis is down, the local jobs alone and ``distributed_unavailable``."""
+    """A page of the jobs ``viewer`` may see, of every mode, newest first, with progress
+    counts (no per-task results). While Redis is down, the local jobs alone and
+    ``distributed_unavailable``."""
     queryset = Job.objects.all()
+    if viewer.scope is not None:
+        queryset = queryset.filter(owner=viewer.scope)
     if status:
         queryset = queryset.filter(status=status)
     if mode:
@@ -309,7 +325,7 @@ def job_list(
     page = None
     if mode in (None, "distributed"):
         try:
-            page = _distributed_page(local, offset, limit, status, answer)
+            page = _distributed_page(local, offset, limit, status, answer, viewer.scope)
         except RedisUnavailable:
             answer["distributed_unavailable"] = True
     if page is None:
@@ -319,22 +335,25 @@ def job_list(
 
 
 def _distributed_page(
-    local: LocalJobs, offset: int, limit: int, status: str | None, answer: dict[str, Any]
+    local: LocalJobs, offset: int, limit: int, status: str | None, answer: dict[str, Any],
+    tenant: str | None,
 ) -> tuple[int, list[dict[str, Any]]]:
     broker_ = broker()
     broker_.trim_expired_jobs()
+    if tenant is not None:
+        broker_.trim_expired_jobs(tenant)
     page = None
     for attempt in range(3):  # a job of the page may expire while it is read
         distributed: Source
         summaries: dict[str, dict[str, Any] | None] = {}
         if status:
             distributed, summaries, answer["distributed_truncated"] = \
-                _distributed_with_status(broker_, status)
+                _distributed_with_status(broker_, status, tenant)
         else:
-            distributed = DistributedJobs(broker_)
+            distributed = DistributedJobs(broker_, tenant)
         try:
             page = _page(local, distributed, offset, limit, summaries, broker_,
-                         strict=attempt < 2)
+                         strict=attempt < 2, tenant=tenant)
         except IndexError:  # the index shrank between two reads
             page = None
         if page is not None:

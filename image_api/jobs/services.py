@@ -12,25 +12,27 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import BrokenExecutor, Executor, Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 
-from distributed.errors import NotFound, QueueFull, TenantQueueFull
+from distributed.errors import JobNotFinished, NotFound, QueueFull, TenantQueueFull
 from distributed.ids import new_job_id
 from distributed.jobs import job_status, result_entry
-from distributed.keys import ANONYMOUS, PRIORITIES
+from distributed.keys import PRIORITIES
 from distributed.messages import TaskMessage, fingerprint, is_request_id
 from image_api.broker import broker, queue_config
 from image_api.errors import ApplicationError
-from image_api.images.selectors import get_storage
+from image_api.images.selectors import get_storage, visible_meta
 from image_api.images.services import ValidatedUpload, uploads_store, uploads_validate
 from image_api.jobs import pools
 from image_api.jobs.runner import failure, run_one
+from image_api.jobs.selectors import job_get
 from image_api.models import Job
+from image_api.tenancy import ANONYMOUS, Caller
 from imaging.costs import Frame, check_budget, input_frame
 from imaging.formats import output_format_for
 from imaging.pipeline import PipelineError, Step, parse_pipeline, steps_to_json
@@ -53,6 +55,8 @@ class BatchSpec:
     quality: int
     effort: str = "balanced"
     keep_metadata: bool = False
+    # Who submits it: the tenant owns the job and its uploads.
+    caller: Caller = field(default_factory=Caller)
 
     @property
     def total(self) -> int:
@@ -96,12 +100,14 @@ def _check_budgets(steps: list[Step], images: Sequence[tuple[str, dict[str, Any]
                                    extra={**body, "image": where}) from exc
 
 
-def _known_images(image_ids: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
-    """(id, metadata) of each stored image; 400 unknown_image for the first unknown id."""
-    storage = get_storage()
+def _known_images(
+    image_ids: Sequence[str], viewer: Caller
+) -> list[tuple[str, dict[str, Any]]]:
+    """(id, metadata) of each stored image; 400 unknown_image for the first id unknown to
+    ``viewer`` (another tenant's upload is unknown)."""
     known = []
     for index, image_id in enumerate(image_ids):
-        meta = storage.image_meta(image_id)  # samples are generated on first use
+        meta = visible_meta(image_id, viewer)
         if meta is None:
             raise ApplicationError(
                 f"images[{index}]: unknown image id {image_id!r}.",
@@ -113,6 +119,7 @@ def _known_images(image_ids: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
 
 def batch_prepare(
     *,
+    caller: Caller,
     pipeline_data: Mapping[str, Any],
     image_ids: Sequence[str] | None,
     files: Sequence[UploadedFile],
@@ -134,11 +141,11 @@ def batch_prepare(
             f"The batch has {len(image_ids) + len(files)} images; the limit is {limit}.",
             status=400, code="too_many_images", extra={"limit": limit},
         )
-    images = _known_images(image_ids)
+    images = _known_images(image_ids, caller)
     uploads = uploads_validate(files=files)
     if not image_ids and not uploads:
         image_ids = get_storage().sample_ids()[:limit]
-        images = _known_images(image_ids)
+        images = _known_images(image_ids, caller)
     _check_budgets(steps, images, uploads, output_format)
     return BatchSpec(
         steps=steps,
@@ -148,6 +155,7 @@ def batch_prepare(
         quality=DEFAULT_QUALITY if quality is None else quality,
         effort=effort,
         keep_metadata=keep_metadata,
+        caller=caller,
     )
 
 
@@ -189,7 +197,7 @@ def job_run_local(*, mode: str, batch: BatchSpec) -> str:
     if mode not in pools.MODES:
         raise ValueError(f"unknown local mode {mode!r}")
     created_at = timezone.now()
-    stored = uploads_store(uploads=batch.uploads)
+    stored = uploads_store(uploads=batch.uploads, owner=batch.caller.tenant)
     image_ids = [*batch.image_ids, *(meta["id"] for meta in stored)]
     job_id = new_job_id()
     steps_json = steps_to_json(batch.steps)
@@ -230,6 +238,7 @@ def job_run_local(*, mode: str, batch: BatchSpec) -> str:
             "wall_seconds": round(wall_seconds, 4),
             "images_per_second": round(len(results) / wall_seconds, 3) if wall_seconds else None,
         },
+        owner=batch.caller.tenant,
     )
     logger.info(
         "job finished id=%s mode=%s status=%s total=%d wall_s=%.3f",
@@ -255,9 +264,9 @@ def batch_fingerprint(batch: BatchSpec, priority: str) -> str:
 
 def job_submit_distributed(
     *, batch: BatchSpec, priority: str, idempotency_key: str | None,
-    request_id: str | None = None, tenant: str = ANONYMOUS,
+    request_id: str | None = None,
 ) -> tuple[str, bool]:
-    """Enqueue one task per image, all or none, as ``tenant``'s. Returns (job id, duplicate?).
+    """Enqueue one task per image, all or none. Returns (job id, duplicate?).
 
     The same Idempotency-Key with a different request raises IdempotencyKeyReused (422)."""
     if priority not in PRIORITIES:
@@ -273,6 +282,10 @@ def job_submit_distributed(
             code="batch_exceeds_queue_cap", extra={"cap": config.max_queued_tasks},
         )
     queue = broker().queue
+    tenant = batch.caller.tenant
+    if idempotency_key:
+        # A key is one tenant's: another tenant's same key is another request.
+        idempotency_key = f"{tenant}/{idempotency_key}"
     request = batch_fingerprint(batch, priority) if idempotency_key else ""
     if batch.uploads:
         # Uploads are stored before the enqueue: check first that they will be used (Redis
@@ -282,7 +295,7 @@ def job_submit_distributed(
             if first:
                 return first, True
         queue.ping()
-    stored = uploads_store(uploads=batch.uploads)
+    stored = uploads_store(uploads=batch.uploads, owner=tenant)
     image_ids = [*batch.image_ids, *(meta["id"] for meta in stored)]
     job_id = new_job_id()
     steps_json = steps_to_json(batch.steps)
@@ -326,9 +339,13 @@ def job_submit_distributed(
     return submitted.job_id, submitted.duplicate
 
 
-def job_cancel(*, job_id: str) -> int:
+def job_cancel(*, job_id: str, viewer: Caller) -> int:
     """Cancel a distributed job's tasks that have not started; running ones finish."""
-    if Job.objects.filter(pk=job_id).exists():
+    job = job_get(job_id, viewer)
+    if job is None:
+        raise ApplicationError(f"Unknown job id {job_id!r}.", status=404, code="job_not_found",
+                               extra={"job": job_id})
+    if job["mode"] != "distributed":
         raise ApplicationError(
             f"Job {job_id} ran in the API process and is already finished; only distributed "
             "jobs can be cancelled.", status=409, code="job_not_cancellable",
@@ -338,3 +355,28 @@ def job_cancel(*, job_id: str) -> int:
     except NotFound as exc:
         raise ApplicationError(f"Unknown job id {job_id!r}.", status=404, code="job_not_found",
                                extra={"job": job_id}) from exc
+
+
+def job_delete(*, job_id: str, viewer: Caller) -> None:
+    """Delete a finished job of any mode, with its outputs: the database row or the Redis
+    records first, then the files. 404 for an unknown job or another tenant's; 409 while a
+    distributed job has open tasks."""
+    job = job_get(job_id, viewer)
+    if job is None:
+        raise ApplicationError(f"Unknown job id {job_id!r}.", status=404, code="job_not_found",
+                               extra={"job": job_id})
+    if job["mode"] == "distributed":
+        try:
+            broker().queue.delete_job(job_id, tenant=job.get("owner") or ANONYMOUS)
+        except JobNotFinished as exc:
+            raise ApplicationError(
+                f"Job {job_id} still has tasks pending or running: cancel it first "
+                f"(POST /api/jobs/{job_id}/cancel/), then delete it once they have ended.",
+                status=409, code="job_not_finished", extra={"job": job_id}) from exc
+        except NotFound as exc:
+            raise ApplicationError(f"Unknown job id {job_id!r}.", status=404,
+                                   code="job_not_found", extra={"job": job_id}) from exc
+    else:
+        Job.objects.filter(pk=job_id).delete()
+    get_storage().delete_outputs(job_id)
+    logger.info("job deleted id=%s mode=%s", job_id, job["mode"])

@@ -32,7 +32,12 @@ from image_api.jobs.serializers import (
     SubmittedSerializer,
     job_serializer_class,
 )
-from image_api.jobs.services import job_cancel, job_run_local, job_submit_distributed
+from image_api.jobs.services import (
+    job_cancel,
+    job_delete,
+    job_run_local,
+    job_submit_distributed,
+)
 from image_api.parsing import (
     PageQuerySerializer,
     StrictBooleanField,
@@ -53,6 +58,7 @@ from image_api.schema import (
     ErrorSerializer,
     absolute_url,
 )
+from image_api.tenancy import caller
 from imaging.codecs import CONTENT_TYPES, EFFORTS, OUTPUT_FORMATS
 
 
@@ -118,7 +124,8 @@ class JobCreateLocalApi(APIView):
     def post(self, request: Request) -> Response:
         batch, _ = parse_batch_request(request, self.InputSerializer)
         job_id = job_run_local(mode=self.mode, batch=batch)
-        return Response(JobSerializer(job_get(job_id), context={"request": request}).data)
+        job = job_get(job_id, batch.caller)
+        return Response(JobSerializer(job, context={"request": request}).data)
 
 
 class JobListApi(APIView):
@@ -141,7 +148,7 @@ class JobListApi(APIView):
     )
     def get(self, request: Request) -> Response:
         query = parse_page_query(request, self.QuerySerializer)
-        page = job_list(offset=query["offset"], limit=query["limit"],
+        page = job_list(viewer=caller(request), offset=query["offset"], limit=query["limit"],
                         status=query.get("status"), mode=query.get("mode"))
         return Response(JobListSerializer(page, context={"request": request}).data)
 
@@ -155,7 +162,7 @@ class JobDetailApi(APIView):
         404: ErrorSerializer, 503: ErrorSerializer,
     })
     def get(self, request: Request, job_id: str) -> Response:
-        job = job_get(checked_job_id(job_id))
+        job = job_get(checked_job_id(job_id), caller(request))
         if job is None:
             raise ApplicationError(
                 f"Unknown job id {job_id!r}.", status=404, code="job_not_found",
@@ -164,6 +171,15 @@ class JobDetailApi(APIView):
         serializer = job_serializer_class(job)
         return Response(serializer(job, context={"request": request}).data)
 
+    @extend_schema(
+        summary="Delete a finished job and its outputs (its owner, or an admin)",
+        parameters=[JOB_ID_PARAMETER],
+        responses={204: None, 404: ErrorSerializer, 409: ErrorSerializer, 503: ErrorSerializer},
+    )
+    def delete(self, request: Request, job_id: str) -> Response:
+        job_delete(job_id=checked_job_id(job_id), viewer=caller(request))
+        return Response(status=204)
+
 
 class JobOutputApi(APIView):
     content_negotiation_class = BinaryContentNegotiation
@@ -171,7 +187,7 @@ class JobOutputApi(APIView):
     @extend_schema(summary="One output image of a job", parameters=[JOB_ID_PARAMETER],
                    responses={**BINARY_IMAGE, 404: ErrorSerializer})
     def get(self, request: Request, job_id: str, index: int) -> FileResponse:
-        path, fmt, name = job_output(checked_job_id(job_id), index)
+        path, fmt, name = job_output(checked_job_id(job_id), index, caller(request))
         return FileResponse(path.open("rb"), content_type=CONTENT_TYPES[fmt], filename=name)
 
 
@@ -187,7 +203,7 @@ class JobResultsZipApi(APIView):
         responses={(200, "application/zip"): OpenApiTypes.BINARY, 404: ErrorSerializer},
     )
     def get(self, request: Request, job_id: str) -> FileResponse:
-        files = job_output_files(checked_job_id(job_id))
+        files = job_output_files(checked_job_id(job_id), caller(request))
         # An anonymous temp file, never all in memory; FileResponse closes (and so deletes) it.
         archive = tempfile.TemporaryFile()  # noqa: SIM115
         try:
@@ -253,7 +269,7 @@ class JobCreateDistributedApi(APIView):
             "duplicate": duplicate,
         }
         if duplicate:
-            job = job_get(job_id)
+            job = job_get(job_id, batch.caller)
             if job is not None:
                 body.update(status=job["status"], total=job["total"], priority=job["priority"])
         return Response(SubmittedSerializer(body).data, status=200 if duplicate else 202)
@@ -270,7 +286,8 @@ class JobCancelApi(APIView):
             404: ErrorSerializer, 409: ErrorSerializer, 503: ErrorSerializer},
     )
     def post(self, request: Request, job_id: str) -> Response:
-        cancelled = job_cancel(job_id=checked_job_id(job_id))
-        job = job_get(job_id)
+        viewer = caller(request)
+        cancelled = job_cancel(job_id=checked_job_id(job_id), viewer=viewer)
+        job = job_get(job_id, viewer)
         return Response({"id": job_id, "cancelled": cancelled,
                          "status": job["status"] if job else "cancelled"})

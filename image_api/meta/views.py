@@ -3,6 +3,8 @@ readiness (health) and liveness probes, the filter list."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -52,7 +54,15 @@ class ApiRootApi(APIView):
         }})
 
 
-class LivenessApi(APIView):
+class ProbeView(APIView):
+    """Open to orchestrators' probes: no key, no throttle, nothing tenant-specific shown."""
+
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+    throttle_classes: list[Any] = []
+
+
+class LivenessApi(ProbeView):
     """GET /api/health/live/: 200 whenever Django serves a request; checks no dependency, so
     a database or Redis outage never makes an orchestrator restart the API."""
 
@@ -66,7 +76,7 @@ class LivenessApi(APIView):
         return Response({"status": "ok"})
 
 
-class HealthApi(APIView):
+class HealthApi(ProbeView):
     class OutputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "Health"

@@ -49,8 +49,10 @@ OPERATIONS = [
     "GET /api/images/",
     "POST /api/images/",
     "GET /api/images/{image_id}/",
+    "DELETE /api/images/{image_id}/",
     "GET /api/jobs/",
     "GET /api/jobs/{job_id}/",
+    "DELETE /api/jobs/{job_id}/",
     "POST /api/jobs/{job_id}/cancel/",
     "GET /api/jobs/{job_id}/outputs/{index}/",
     "GET /api/jobs/{job_id}/results.zip",
@@ -59,7 +61,7 @@ OPERATIONS = [
     "POST /api/process-batch/threading/",
     "GET /api/workers/status/",
 ]
-# Examples per operation and strategy: 18 operations with 2 to 4 strategies each (an
+# Examples per operation and strategy: 20 operations with 2 to 4 strategies each (an
 # operation without parameters has a single distinct request).
 EXAMPLES_PER_STRATEGY = 10
 BATCHES = ("threading", "multiprocessing", "distributed")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -124,7 +125,10 @@ def stack(engine: DockerEngine, images: Images) -> Iterator[ComposeProject]:
     project = ComposeProject(
         engine, ROOT, name=f"imgproc-ct{os.getpid()}",
         variables={"IMAGE": images.app, "REDIS_IMAGE": images.redis,
-                   "API_BIND": "127.0.0.1", "API_PORT": str(free_port())},
+                   "API_BIND": "127.0.0.1", "API_PORT": str(free_port()),
+                   # What `make compose-env` writes to .env, made for this run.
+                   "REDIS_PASSWORD": secrets.token_urlsafe(24),
+                   "DJANGO_SECRET_KEY": secrets.token_urlsafe(50)},
     )
     try:
         project.run("up", "-d", "--no-build")
@@ -143,6 +147,7 @@ class Api:
 
     base_url: str
     session: requests.Session
+    key: str = ""
 
     def get(self, path: str) -> Any:
         answer = self.session.get(self.base_url + path, timeout=30)
@@ -158,5 +163,9 @@ class Api:
 
 @pytest.fixture(scope="session")
 def api(stack: ComposeProject) -> Iterator[Api]:
+    # The compose API requires keys (AUTH_REQUIRED=true): an admin key, made as the README says.
+    key = stack.run("exec", "-T", "api", "python", "manage.py", "createapikey", "ct",
+                    "--admin").stdout.strip()
     with contextlib.closing(requests.Session()) as session:
-        yield Api(f"http://127.0.0.1:{stack.variables['API_PORT']}", session)
+        session.headers["Authorization"] = f"Bearer {key}"
+        yield Api(f"http://127.0.0.1:{stack.variables['API_PORT']}", session, key)

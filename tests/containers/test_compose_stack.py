@@ -16,6 +16,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+import requests
 import yaml
 
 from tests.containers.compose import ComposeProject
@@ -42,7 +43,8 @@ def curl_post(api: Api, path: str, body: str) -> dict[str, Any]:
     """The README's command, run by curl itself."""
     out = subprocess.run(
         ["curl", "--silent", "--show-error", "--fail-with-body", "-X", "POST", api.base_url + path,
-         "-H", "Content-Type: application/json", "-d", body],
+         "-H", "Content-Type: application/json", "-H", f"Authorization: Bearer {api.key}",
+         "-d", body],
         capture_output=True, text=True, timeout=300, check=False,
     )
     assert out.returncode == 0, (out.returncode, out.stdout[-2000:], out.stderr)
@@ -140,6 +142,17 @@ def test_redis_is_debians_redis_7_with_an_append_only_file_on_its_volume(
     mounts = {m["Destination"]: m for m in stack.inspect("redis")["Mounts"]}
     assert mounts["/data"]["Type"] == "volume"
     assert mounts["/data"]["Name"].endswith("_redis-data")
+
+
+def test_redis_and_the_api_refuse_callers_without_their_secret(
+    stack: ComposeProject, api: Api
+) -> None:
+    anonymous = stack.run("exec", "-T", "redis", "env", "-u", "REDISCLI_AUTH", "redis-cli",
+                          "ping", check=False)
+    assert "NOAUTH" in anonymous.stdout + anonymous.stderr
+    answer = requests.get(api.base_url + "/api/jobs/", timeout=30)
+    assert answer.status_code == 401 and answer.json()["error"] == "authentication_required"
+    assert requests.get(api.base_url + "/api/health/", timeout=30).status_code == 200
 
 
 # --- the README's three batches --------------------------------------------------------------

@@ -225,9 +225,28 @@ def test_queue_protocol_settings_agree_between_api_and_workers(compose: dict[str
         assert None not in values.values(), f"{name} unset somewhere: {values}"
 
 
-def test_redis_url_points_at_the_redis_service(compose: dict[str, Any]) -> None:
+def test_redis_url_points_at_the_redis_service_with_its_password(
+    compose: dict[str, Any],
+) -> None:
     for name in APP_SERVICES:
-        assert env(compose["services"][name])["REDIS_URL"].startswith("redis://redis:6379/")
+        url = env(compose["services"][name])["REDIS_URL"]
+        assert re.fullmatch(r"redis://:\$\{REDIS_PASSWORD:\?[^}]+\}@redis:6379/\d+", url), url
+
+
+def test_redis_wants_a_password_that_no_file_of_the_repository_holds(
+    compose: dict[str, Any],
+) -> None:
+    redis = compose["services"]["redis"]
+    command = redis["command"]
+    password = command[command.index("--requirepass") + 1]
+    assert re.fullmatch(r"\$\{REDIS_PASSWORD:\?[^}]+\}", password)
+    assert redis["environment"]["REDISCLI_AUTH"].startswith("${REDIS_PASSWORD:?")
+
+
+def test_the_api_requires_keys_and_a_secret_key_of_its_own(compose: dict[str, Any]) -> None:
+    api = env(compose["services"]["api"])
+    assert api["AUTH_REQUIRED"] == "true"
+    assert api["DJANGO_SECRET_KEY"].startswith("${DJANGO_SECRET_KEY:?")  # no default to fall to
 
 
 # --- the environment contract --------------------------------------------------------
@@ -235,8 +254,9 @@ def test_redis_url_points_at_the_redis_service(compose: dict[str, Any]) -> None:
 
 def test_every_variable_set_in_compose_is_read_by_the_code(compose: dict[str, Any]) -> None:
     set_names: set[str] = set()
-    for service in compose["services"].values():
-        set_names.update(env(service))
+    for name, service in compose["services"].items():
+        if name != "redis":  # redis-cli's REDISCLI_AUTH, not ours
+            set_names.update(env(service))
     unread = set_names - code_env_names()
     assert not unread, (
         f"compose sets variables no code reads (typo, or code missing): {sorted(unread)}"
@@ -259,8 +279,10 @@ def test_every_contract_variable_is_documented_in_the_compose_file() -> None:
 
 
 def interpolated(value: str) -> str:
-    """Compose's `${NAME:-default}` with NAME unset: the default."""
-    return re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", value)
+    """Compose's `${NAME:-default}` with NAME unset: the default; `${NAME:?error}` (a value
+    the user must set, a password): NAME in lower case."""
+    value = re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", value)
+    return re.sub(r"\$\{([A-Z0-9_]+):\?[^}]*\}", lambda m: m.group(1).lower(), value)
 
 
 @pytest.mark.parametrize("name", WORKERS)
@@ -274,5 +296,5 @@ def test_worker_environment_parses_into_the_workers_settings(
     assert settings.worker_id == name
     assert settings.media_root == "/data/media"
     assert settings.health_file == "/tmp/worker.health"
-    assert settings.queue.redis_url == "redis://redis:6379/0"
+    assert settings.queue.redis_url == "redis://:redis_password@redis:6379/0"
     assert settings.shutdown_grace_s < seconds(service["stop_grace_period"])

@@ -37,7 +37,9 @@ STREAMS = {"imgproc:queue:high", "imgproc:queue:normal", "imgproc:queue:low"}
 CONSUMER_GROUP = "workers"
 WORKER_HEALTHCHECK = ["python", "-m", "workers", "healthcheck"]
 CLUSTER_SCOPED = {"Namespace"}
-CRD_KINDS = {("keda.sh/v1alpha1", "ScaledObject")}
+CRD_KINDS = {("keda.sh/v1alpha1", "ScaledObject"), ("keda.sh/v1alpha1", "TriggerAuthentication")}
+# Read by Redis (requirepass) and KEDA, not by the service's code.
+REDIS_ONLY_ENV = {"REDIS_PASSWORD"}
 
 
 def manifest_files() -> list[Path]:
@@ -75,12 +77,20 @@ def only_container(workload: dict[str, Any]) -> dict[str, Any]:
 
 
 def configmap_env(resources: list[dict[str, Any]], container: dict[str, Any]) -> dict[str, str]:
-    """What a container's envFrom ConfigMaps give it (Secrets excluded)."""
+    """What a container's envFrom ConfigMaps and Secrets (the example's placeholders) give
+    it."""
     merged: dict[str, str] = {}
     for source in container.get("envFrom", []):
         if "configMapRef" in source:
             merged.update(find(resources, "ConfigMap", source["configMapRef"]["name"])["data"])
+        if "secretRef" in source:
+            merged.update(find(resources, "Secret", source["secretRef"]["name"])["stringData"])
     return merged
+
+
+def redis_url(resources: list[dict[str, Any]]) -> str:
+    url: str = find(resources, "Secret", "imgproc-redis")["stringData"]["REDIS_URL"]
+    return url
 
 
 def is_builtin(resource: dict[str, Any]) -> bool:
@@ -376,8 +386,12 @@ def test_redis_keeps_an_append_only_file(resources: list[dict[str, Any]]) -> Non
 def test_redis_url_names_the_statefulsets_pod_through_the_headless_service(
     resources: list[dict[str, Any]],
 ) -> None:
-    url = find(resources, "ConfigMap", "imgproc-common")["data"]["REDIS_URL"]
-    match = re.fullmatch(r"redis://(redis-0)\.(redis):(\d+)/\d+", url)
+    secret = find(resources, "Secret", "imgproc-redis")["stringData"]
+    url = redis_url(resources)
+    match = re.fullmatch(r"redis://:([^@]+)@(redis-0)\.(redis):(\d+)/\d+", url)
+    assert match, url
+    assert match.group(1) == secret["REDIS_PASSWORD"]
+    match = re.fullmatch(r"redis://:[^@]+@(redis-0)\.(redis):(\d+)/\d+", url)
     assert match, url
     port = int(match.group(3))
     assert port in {p["port"] for p in find(resources, "Service", "redis")["spec"]["ports"]}
@@ -423,7 +437,7 @@ def test_scaledobject_scales_the_worker_deployment_on_the_three_streams(
 
 def test_scaledobject_reads_the_redis_the_workers_use(resources: list[dict[str, Any]]) -> None:
     common = find(resources, "ConfigMap", "imgproc-common")["data"]
-    url = re.fullmatch(r"redis://([^:/]+):(\d+)/(\d+)", common["REDIS_URL"])
+    url = re.fullmatch(r"redis://:[^@]+@([^:/]+):(\d+)/(\d+)", redis_url(resources))
     assert url
     host, port, db = url.groups()
     for trigger in find(resources, "ScaledObject", "worker")["spec"]["triggers"]:
@@ -442,6 +456,7 @@ def test_configmaps_set_only_variables_the_code_reads(resources: list[dict[str, 
     for configmap in of_kind(resources, "ConfigMap"):
         names.update(configmap["data"])
     names.update(find(resources, "Secret", "imgproc-secrets")["stringData"])
+    names.update(set(find(resources, "Secret", "imgproc-redis")["stringData"]) - REDIS_ONLY_ENV)
     assert names <= CONTRACT_ENV, sorted(names - CONTRACT_ENV)
     unread = names - code_env_names()
     assert not unread, f"set but read by no code: {sorted(unread)}"
@@ -473,5 +488,51 @@ def test_worker_environment_parses_into_the_workers_settings(
     settings = WorkerSettings.from_env(env)
     assert settings.worker_id == "worker-abc12"
     assert settings.health_file == "/tmp/worker.health"
-    assert settings.queue.redis_url.startswith("redis://redis-0.redis:")
+    assert settings.queue.redis_url.startswith("redis://:REPLACE-ME-")
+    assert settings.queue.redis_url.endswith("@redis-0.redis:6379/0")
     assert settings.shutdown_grace_s < pod_spec(deployment)["terminationGracePeriodSeconds"]
+
+
+# --- Redis's password and network ---------------------------------------------------------
+
+
+def test_redis_requires_the_password_of_its_secret(resources: list[dict[str, Any]]) -> None:
+    container = only_container(find(resources, "StatefulSet", "redis"))
+    args = container["args"]
+    assert args[args.index("--requirepass") + 1] == "$(REDIS_PASSWORD)"
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
+    expected = {"name": "imgproc-redis", "key": "REDIS_PASSWORD"}
+    assert refs == {"REDIS_PASSWORD": expected, "REDISCLI_AUTH": expected}
+    for name in ("api", "worker"):
+        sources = only_container(find(resources, "Deployment", name))["envFrom"]
+        assert {"secretRef": {"name": "imgproc-redis"}} in sources, name
+
+
+def test_keda_authenticates_to_redis_with_the_same_secret(
+    resources: list[dict[str, Any]],
+) -> None:
+    auth = find(resources, "TriggerAuthentication", "redis-password")
+    assert auth["spec"]["secretTargetRef"] == [
+        {"parameter": "password", "name": "imgproc-redis", "key": "REDIS_PASSWORD"}]
+    for trigger in find(resources, "ScaledObject", "worker")["spec"]["triggers"]:
+        assert trigger["authenticationRef"] == {"name": "redis-password"}
+
+
+def test_only_the_api_workers_and_keda_may_reach_redis(resources: list[dict[str, Any]]) -> None:
+    policy = find(resources, "NetworkPolicy", "redis")
+    redis_labels = pod_spec_labels(find(resources, "StatefulSet", "redis"))
+    assert policy["spec"]["podSelector"]["matchLabels"] == redis_labels
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    [rule] = policy["spec"]["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 6379}]
+    peers = rule["from"]
+    in_namespace = [p["podSelector"]["matchLabels"] for p in peers if "namespaceSelector" not in p]
+    assert in_namespace == [pod_spec_labels(find(resources, "Deployment", "api")),
+                            pod_spec_labels(find(resources, "Deployment", "worker"))]
+    [keda] = [p for p in peers if "namespaceSelector" in p]
+    assert keda["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "keda"}
+
+
+def pod_spec_labels(workload: dict[str, Any]) -> dict[str, str]:
+    labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
+    return labels

@@ -9,7 +9,12 @@ import pytest
 from supervisor.options import ServerOptions
 
 from common.settings import ClusterSettings
-from devcluster.supervisor import ClusterPlan, supervisor_environment
+from devcluster.supervisor import (
+    ClusterPlan,
+    redact_url,
+    supervisor_environment,
+    write_private,
+)
 
 
 def parsed(plan: ClusterPlan) -> dict[str, tuple[dict[str, str], str]]:
@@ -42,7 +47,36 @@ def test_every_child_gets_redis_media_and_var_dir_explicitly(tmp_path: Path) -> 
               "VAR_DIR": str(tmp_path / "var")}
     assert programs["api"][0] == shared
     assert programs["worker-2"][0] == {**shared, "WORKER_ID": "worker-2"}
-    assert plan.redis_url == f"redis://127.0.0.1:{plan.embedded_redis_port}/0"
+    password = plan.embedded_redis_password
+    assert len(password) >= 32
+    assert plan.redis_url == f"redis://:{password}@127.0.0.1:{plan.embedded_redis_port}/0"
+
+
+def test_the_embedded_redis_has_a_password_of_its_own_kept_out_of_sight(tmp_path: Path) -> None:
+    first, second = build(tmp_path), build(tmp_path)
+    assert first.embedded_redis_password != second.embedded_redis_password
+    command = parsed(first)["redis"][1]
+    assert first.embedded_redis_password not in command  # `ps` shows command lines
+    assert str(first.redis_conf_path) in command and "--bind 127.0.0.1" in command
+    assert first.redis_conf() == f"requirepass {first.embedded_redis_password}\n"
+    assert first.embedded_redis_password not in first.banner()
+    assert "Auth         OFF" in first.banner()
+
+
+def test_private_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "run" / "secret.conf"
+    path.parent.mkdir()
+    path.write_text("old")
+    path.chmod(0o644)
+    write_private(path, "requirepass x\n")
+    assert path.read_text() == "requirepass x\n"
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_urls_lose_their_password_in_the_banner() -> None:
+    assert redact_url("redis://:s3cret@redis:6379/0") == "redis://:***@redis:6379/0"
+    assert redact_url("redis://app:s3cret@redis:6379/0") == "redis://app:***@redis:6379/0"
+    assert redact_url("redis://redis:6379/0") == "redis://redis:6379/0"
 
 
 def test_the_api_runs_gunicorn_with_the_shared_log_format_and_the_cluster_settings(
@@ -65,7 +99,7 @@ def test_the_embedded_redis_port_and_the_grace_period_come_from_the_settings(
     tmp_path: Path,
 ) -> None:
     plan = build(tmp_path, EMBEDDED_REDIS_PORT="6999", SHUTDOWN_GRACE_SECONDS="7")
-    assert plan.redis_url == "redis://127.0.0.1:6999/0"
+    assert plan.redis_url.endswith("@127.0.0.1:6999/0")
     assert "stopwaitsecs=12" in plan.supervisor_conf()  # the grace period + 5 s
 
 

@@ -52,11 +52,11 @@ def drain(queue: Queue, *, count: int, until: str, workers: int = 2) -> list[str
 
 def test_a_small_job_is_not_stuck_behind_another_tenants_backlog(big_queue, redis_client):
     # Given tenant A with 20,000 queued tasks, one of them already in hand
-    a_jobs = [submit_tasks(big_queue, 5000, tenant="A") for _ in range(4)]
+    a_jobs = [submit_tasks(big_queue, 5000, tenant="a") for _ in range(4)]
     [first] = big_queue.fetch(consumer="w0", owner="w0/x", count=1)
     assert job_id_of(first.task_id) == a_jobs[0]
     # When tenant B submits 10 tasks and two workers take 4 tasks per fetch
-    b_job = submit_tasks(big_queue, 10, tenant="B")
+    b_job = submit_tasks(big_queue, 10, tenant="b")
     done = drain(big_queue, count=4, until=b_job)
     # Then B's tasks alternate with A's: B waited for about one of A's tasks per B task
     a_done = [t for t in done if job_id_of(t) != b_job]
@@ -71,19 +71,19 @@ def test_a_small_job_is_not_stuck_behind_another_tenants_backlog(big_queue, redi
 
 
 def test_tenants_take_turns_one_task_each(big_queue):
-    a = submit_tasks(big_queue, 6, tenant="A")
-    b = submit_tasks(big_queue, 3, tenant="B")
-    c = submit_tasks(big_queue, 1, tenant="C")
+    a = submit_tasks(big_queue, 6, tenant="a")
+    b = submit_tasks(big_queue, 3, tenant="b")
+    c = submit_tasks(big_queue, 1, tenant="c")
     got = [job_id_of(d.task_id) for d in big_queue.fetch(consumer="w", owner="w/x", count=10)]
     assert got == [a, b, c, a, b, a, b, a, a, a]
 
 
 def test_priorities_still_order_within_and_across_tenants(big_queue):
     # Given tenant A's low-priority backlog and then its own and B's high-priority jobs
-    a_low = submit_tasks(big_queue, 50, tenant="A", priority="low")
-    a_high = submit_tasks(big_queue, 2, tenant="A", priority="high")
-    b_high = submit_tasks(big_queue, 2, tenant="B", priority="high")
-    b_normal = submit_tasks(big_queue, 2, tenant="B", priority="normal")
+    a_low = submit_tasks(big_queue, 50, tenant="a", priority="low")
+    a_high = submit_tasks(big_queue, 2, tenant="a", priority="high")
+    b_high = submit_tasks(big_queue, 2, tenant="b", priority="high")
+    b_normal = submit_tasks(big_queue, 2, tenant="b", priority="normal")
     # When fetching one at a time (fetches 0..3 try high first)
     order = [job_id_of(big_queue.fetch(consumer="w", owner="w/x", count=1, fetch_no=n)[0].task_id)
              for n in range(4)]
@@ -99,41 +99,41 @@ def test_priorities_still_order_within_and_across_tenants(big_queue):
 def test_tenant_cap_refuses_that_tenant_only(redis_client, queue_config):
     config = dataclasses.replace(queue_config, tenant_max_open_tasks=10)
     queue = Queue(redis_client, config)
-    a_job = submit_tasks(queue, 10, tenant="A")
+    a_job = submit_tasks(queue, 10, tenant="a")
     with pytest.raises(TenantQueueFull) as refused:
-        submit_tasks(queue, 1, tenant="A")
+        submit_tasks(queue, 1, tenant="a")
     assert refused.value.open_tasks == 10 and refused.value.cap == 10
     assert refused.value.retry_after_s >= 1
-    submit_tasks(queue, 10, tenant="B")  # B is not affected
+    submit_tasks(queue, 10, tenant="b")  # B is not affected
     # A finished task frees a place for A (open = pending + running + delayed)
     [d] = queue.fetch(consumer="w", owner="w/x", count=1)
     assert d.task_id == f"{a_job}.0"
     with pytest.raises(TenantQueueFull):
-        submit_tasks(queue, 1, tenant="A")  # running still counts
+        submit_tasks(queue, 1, tenant="a")  # running still counts
     assert queue.complete(d, result())
-    submit_tasks(queue, 1, tenant="A")
+    submit_tasks(queue, 1, tenant="a")
     stats = assert_counts_add_up(redis_client, config)
     assert stats["accepted"] == 21
     opened = {t.decode(): int(v)
               for t, v in redis_client.hgetall(config.keys.tenants_open()).items()}
-    assert opened == {"A": 10, "B": 10}
+    assert opened == {"a": 10, "b": 10}
 
 
 def test_the_global_cap_still_comes_first(redis_client, queue_config):
     config = dataclasses.replace(queue_config, max_queued_tasks=5, tenant_max_open_tasks=100)
     queue = Queue(redis_client, config)
-    submit_tasks(queue, 5, tenant="A")
+    submit_tasks(queue, 5, tenant="a")
     with pytest.raises(QueueFull) as refused:
-        submit_tasks(queue, 1, tenant="B")
+        submit_tasks(queue, 1, tenant="b")
     assert not isinstance(refused.value, TenantQueueFull)
 
 
 def test_counters_add_up_after_a_mixed_run(big_queue, redis_client):
     # Given two tenants' jobs at two priorities
     config = big_queue.config
-    a = submit_tasks(big_queue, 6, tenant="A")
-    b = submit_tasks(big_queue, 6, tenant="B", priority="high")
-    c = submit_tasks(big_queue, 4, tenant="A", priority="low")
+    a = submit_tasks(big_queue, 6, tenant="a")
+    b = submit_tasks(big_queue, 6, tenant="b", priority="high")
+    c = submit_tasks(big_queue, 4, tenant="a", priority="low")
     # When tasks complete, retry, die, get released, and a job is cancelled
     got = big_queue.fetch(consumer="w1", owner="w1/x", count=6)
     assert len(got) == 6
@@ -168,7 +168,7 @@ def test_counters_add_up_after_a_mixed_run(big_queue, redis_client):
 
 
 def test_released_task_is_next_for_its_tenant(big_queue):
-    job = submit_tasks(big_queue, 3, tenant="A")
+    job = submit_tasks(big_queue, 3, tenant="a")
     [d] = big_queue.fetch(consumer="w", owner="w/x", count=1)
     assert big_queue.release(d)
     [again] = big_queue.fetch(consumer="w", owner="w/x", count=1)
@@ -182,7 +182,7 @@ def test_an_idle_worker_blocked_on_the_doorbell_wakes_on_submission(big_queue):
     started = time.monotonic()
     waiter.start()
     time.sleep(0.3)
-    job = submit_tasks(big_queue, 1, tenant="A")
+    job = submit_tasks(big_queue, 1, tenant="a")
     waiter.join(10)
     assert [d.task_id for d in got] == [f"{job}.0"]
     assert time.monotonic() - started < 4.0
@@ -192,8 +192,8 @@ def test_a_cancelled_backlog_is_dropped_by_fetches_without_reaching_the_stream(
     big_queue, redis_client
 ):
     # Given A's 3,000 listed tasks, cancelled, then 2 new ones of A
-    big_queue.cancel_job(submit_tasks(big_queue, 3000, tenant="A"))
-    fresh = submit_tasks(big_queue, 2, tenant="A")
+    big_queue.cancel_job(submit_tasks(big_queue, 3000, tenant="a"))
+    fresh = submit_tasks(big_queue, 2, tenant="a")
     # When fetching: each call drops at most 1,000 cancelled ids
     got: list[str] = []
     for _ in range(5):

@@ -32,12 +32,12 @@ def test_b_small_job_completes_while_most_of_a_backlog_waits(
     queue.ensure_groups()
     workers = [start_worker("w1"), start_worker("w2")]
     # Given tenant A's 20,000 no-op tasks, already being worked on by two workers
-    a_jobs = [submit_tasks(queue, 5000, tenant="A") for _ in range(4)]
+    a_jobs = [submit_tasks(queue, 5000, tenant="a") for _ in range(4)]
     wait_until(lambda: completed(redis_client, queue_config, a_jobs) > 0, 60,
                interval_s=0.005, message="A's first completion")
     # When tenant B submits 10 tasks
     a_before = completed(redis_client, queue_config, a_jobs)
-    b_job = submit_tasks(queue, 10, tenant="B")
+    b_job = submit_tasks(queue, 10, tenant="b")
     wait_until(lambda: completed(redis_client, queue_config, [b_job]) == 10, 60,
                interval_s=0.005, message="B's job to complete")
     a_after = completed(redis_client, queue_config, a_jobs)

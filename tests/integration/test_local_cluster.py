@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from distributed.embedded import free_port
@@ -93,6 +94,15 @@ def test_fault_tolerance_walkthrough_through_the_make_targets(cluster):
     pids = [int(line.split("pid ")[1].split(",")[0])
             for line in make("ps", env=env).stdout.splitlines() if "RUNNING" in line]
     assert len(pids) == 5  # redis, api, 3 workers
+    # The embedded Redis wants the password that only this user's files hold.
+    assert "Auth         OFF" in banner
+    conf = tmp_path / "var" / "redis" / "redis.conf"
+    password = conf.read_text().split()[1]
+    assert conf.stat().st_mode & 0o777 == 0o600 and password not in banner
+    port = int(banner.split("embedded redis-server on 127.0.0.1:")[1].split()[0])
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=port, socket_timeout=5).ping()
+    assert redis.Redis(port=port, password=password, socket_timeout=5).ping()
 
     # `make demo` submits the walkthrough's long batch and follows it (a short one here).
     demo = subprocess.Popen(["make", "--no-print-directory", "demo", "DEMO_IMAGES=60"], cwd=ROOT,

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from common.exposure import ExposureRefused, check_binds
 from common.settings import ClusterSettings
 from devcluster.supervisor import ClusterPlan, run_cluster
 
@@ -24,8 +25,13 @@ class Command(BaseCommand):
         cluster = ClusterSettings.from_env(
             host=options["host"], port=options["port"], workers=options["workers"]
         )
+        try:
+            check_binds([f"{cluster.host}:{cluster.port}"])
+        except ExposureRefused as exc:
+            raise CommandError(str(exc)) from None
         plan = ClusterPlan.build(
             cluster, redis_url=settings.DISTRIBUTED.redis_url, base_dir=settings.BASE_DIR,
             var_dir=settings.VAR_DIR, media_root=settings.MEDIA_ROOT,
+            auth_required=settings.AUTH_REQUIRED,
         )
         raise SystemExit(run_cluster(plan))
