@@ -108,7 +108,7 @@ def bench_memory(tmp: Path, tasks: int, retention_s: float, samples: int = 10,
             if open_jobs:
                 wait_done(client, queue.config, open_jobs[:1])
                 open_jobs.pop(0)
-            trim_expired(client, queue.config, oldest=200)  # the API's janitor does this
+            trim_expired(client, queue.config, oldest=200)  # as reading the job list does
             done = done_so_far(queue)
             if done >= next_sample:
                 used = int(client.info("memory")["used_memory"])
