@@ -91,9 +91,18 @@ QUEUE_VARS: dict[str, Var] = {
         "cap on queued + running + delayed tasks; beyond it the API answers 429 with Retry-After",
         unit="tasks", minimum=1,
     ),
-    "job_ttl_s": Var(
-        "JOB_TTL_SECONDS", "how long finished jobs and tasks stay in Redis",
-        unit="seconds", minimum=1,
+    "tenant_max_open_tasks": Var(
+        "TENANT_MAX_OPEN_TASKS",
+        "cap on one tenant's queued + running + delayed tasks; beyond it that tenant gets 429 "
+        "`tenant_queue_full` with Retry-After, the others are not affected",
+        unit="tasks", minimum=1,
+    ),
+    "retention_days": Var(
+        "RETENTION_DAYS",
+        "how long finished jobs and tasks stay in Redis, and uploads, job outputs (with "
+        "thumbnails) and local jobs' records on disk, deleted by a janitor thread in the API "
+        "(fractions allowed: 0.001 = 86.4 s)",
+        unit="days", minimum=0.00001,
     ),
     "idempotency_ttl_s": Var(
         "IDEMPOTENCY_TTL_SECONDS", "how long an `Idempotency-Key` is remembered",
@@ -218,13 +227,6 @@ class ApiSettings:
             "is set (shared by every API process), else per process; empty: no throttling",
             unit="rate"),
         "1200/min",
-    )
-    retention_days: float = setting(
-        Var("RETENTION_DAYS", "age after which uploads, job outputs (with thumbnails) and "
-            "local jobs' records are deleted, files included, by a janitor thread in the API "
-            "(distributed jobs' Redis records follow JOB_TTL_SECONDS)", unit="days",
-            minimum=0.000001),
-        7.0,
     )
     retention_sweep_s: float = setting(
         Var("RETENTION_SWEEP_SECONDS", "time between two retention sweeps of an API process "

@@ -22,7 +22,8 @@ class QueueConfig:
     retry_backoff_base_s: float = 0.5
     retry_backoff_max_s: float = 30.0
     max_queued_tasks: int = 50_000
-    job_ttl_s: int = 7 * 24 * 3600
+    tenant_max_open_tasks: int = 20_000
+    retention_days: float = 7.0
     idempotency_ttl_s: int = 24 * 3600
     dead_worker_retention_s: int = 600
     alert_dead_letters: int = 10
@@ -32,6 +33,11 @@ class QueueConfig:
     def keys(self) -> Keys:
         """The Redis key names of this config (one prefix)."""
         return Keys(self.prefix)
+
+    @property
+    def job_ttl_s(self) -> int:
+        """How long a finished job, its tasks and its files are kept (``RETENTION_DAYS``)."""
+        return max(1, round(self.retention_days * 86400))
 
     @property
     def lease_ms(self) -> int:

@@ -11,7 +11,7 @@ from distributed.config import QueueConfig
 from distributed.errors import translate_redis_errors
 from distributed.ids import is_task_id, job_id_of
 from distributed.jobs import TASK_FIELDS, task_view
-from distributed.keys import PRIORITIES, Keys
+from distributed.keys import Keys
 from distributed.scripts import Scripts
 
 BATCH = 200
@@ -94,12 +94,12 @@ def _apply(
 
 
 def _run(scripts: Scripts, k: Keys, config: QueueConfig, action: str, ids: list[str]) -> int:
-    keys = [k.dead(), k.stats(), *k.queues()]
+    keys = [k.dead(), k.stats(), k.doorbell(), k.tenants_open()]
     for task_id in ids:
         job_id = job_id_of(task_id)
         keys += [k.task(task_id), k.job(job_id), k.job_tasks(job_id)]
     return int(scripts["dead_letters"](
-        keys=keys, args=[action, now_ms(), *PRIORITIES, config.job_ttl_s, *ids]
+        keys=keys, args=[action, now_ms(), k.tenant_base(), config.job_ttl_s, *ids]
     ))
 
 

@@ -8,6 +8,7 @@ Redis client errors are caught where they enter (``translate_redis_errors``) and
     ├── GroupMissing           the consumer group is gone (Redis lost its data): recreate it
     ├── ProtocolError          any other error reply (WRONGTYPE, script error): a bug
     ├── QueueFull              the cap on open tasks would be exceeded
+    │   └── TenantQueueFull    the tenant's cap on open tasks would be exceeded
     ├── NotFound               no such job, task or dead letter (malformed ids included)
     ├── IdempotencyKeyReused   the Idempotency-Key came with a different request
     └── InvalidMessage         a task message or result that fails validation
@@ -45,6 +46,15 @@ class QueueFull(DistributedError):
         self.open_tasks = open_tasks
         self.cap = cap
         self.retry_after_s = retry_after_s
+
+
+class TenantQueueFull(QueueFull):
+    """The tenant's cap on open tasks (``TENANT_MAX_OPEN_TASKS``) would be exceeded; other
+    tenants are not affected."""
+
+    def __init__(self, open_tasks: int, cap: int, retry_after_s: int) -> None:
+        super().__init__(open_tasks, cap, retry_after_s)
+        self.args = (f"this tenant has {open_tasks} open tasks; its cap is {cap}",)
 
 
 class NotFound(DistributedError):

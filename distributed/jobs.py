@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 TASK_FIELDS = (
     "id", "index", "state", "attempts", "worker", "error", "last_error", "result", "payload",
-    "enqueued_at", "started_at", "finished_at", "retry_at", "priority", "image",
+    "enqueued_at", "started_at", "finished_at", "retry_at", "priority", "image", "tenant",
 )
 RESULT_FIELDS = ("output_key", "format", "width", "height", "bytes", "timings", "total_ms")
 
@@ -123,6 +123,7 @@ def task_view(values: list[bytes | None]) -> dict[str, Any]:
         "finished_at_ms": _int(values[11]),
         "retry_at_ms": _int(values[12]),
         "priority": raw["priority"],
+        "tenant": raw["tenant"] or "anonymous",
     }
 
 

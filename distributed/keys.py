@@ -1,15 +1,34 @@
 """Every Redis key of the service, in one place, under one prefix (``REDIS_PREFIX``,
-default ``imgproc``). Lua scripts receive these names through KEYS; none is built in a script.
+default ``imgproc``). Lua scripts receive these names through KEYS; none is built in a script
+except the per-tenant lists and rings, named in Lua from ``tenant_base()`` (passed in ARGV)
+because the tenant of a task being fetched, retried or handed back is only known there (and
+fetch.lua reads the state of the task ids it pops, from ``task("")`` + id, to drop the ones
+cancelled while listed).
 
 Key                      Type    Contents
-{p}:queue:{priority}     STREAM  one entry per delivery, field ``task`` = task id. Consumer
-                                 group ``workers``; its pending-entries list (PEL) holds the
+{p}:tq:{priority}:{tenant} LIST  the tenant's pending task ids of that priority, oldest first
+                                 (enqueue, due retries and re-queued dead letters at the back,
+                                 a released task at the front)
+{p}:tq:{priority}        LIST    ring of that priority: each tenant whose list is not empty,
+                                 once. fetch.lua pops one, moves one of its tasks into the
+                                 stream, and pushes it back while its list is not empty
+                                 (round-robin: one task per tenant per turn)
+{p}:queue:{priority}     STREAM  one entry per delivery, field ``task`` = task id, added by
+                                 fetch.lua right before it reads it. Consumer group
+                                 ``workers``; its pending-entries list (PEL) holds the
                                  tasks in hand and an entry's idle time is the task's lease.
                                  Entries are XACKed and XDELed when a delivery ends.
-{p}:task:{task_id}       HASH    the task: state, attempts, owner, payload (JSON), msg_id of
-                                 the live delivery, error, result, timings
+{p}:tenants:open         HASH    tenant -> its pending + running + delayed tasks (checked
+                                 against TENANT_MAX_OPEN_TASKS by enqueue.lua); 0 is removed
+{p}:doorbell             STREAM  MAXLEN 1, an entry each time tasks become pending; idle
+                                 workers block on it (XREAD BLOCK) instead of on the streams
+{p}:task:{task_id}       HASH    the task: state, attempts, owner, tenant, image (id), payload
+                                 (JSON), msg_id of the live delivery, error, result, timings.
+                                 Completed or cancelled: payload and delivery fields dropped,
+                                 EXPIRE after RETENTION_DAYS (dead: kept whole, re-queueable)
 {p}:job:{job_id}         HASH    the job: total/completed/dead/cancelled counters,
-                                 created/started/finished times, pipeline, options
+                                 created/started/finished times, tenant, pipeline, options;
+                                 EXPIRE (with its tasks list) RETENTION_DAYS after it finished
 {p}:job:{job_id}:tasks   LIST    task ids of the job, in image order
 {p}:jobs                 ZSET    job id -> epoch ms of its submission (enqueue.lua adds it in
                                  the same script as the job hash); the listing trims the ids
@@ -40,11 +59,17 @@ import re
 from dataclasses import dataclass
 
 PRIORITIES = ("high", "normal", "low")
+ANONYMOUS = "anonymous"  # the tenant of tasks submitted without one
 GROUP = "workers"
 TPUT_BUCKET_S = 5
 TPUT_TTL_S = 180
 # A tenant id as it may appear in a key name ("anonymous", or an API key's id).
 _TENANT = re.compile(r"[a-z0-9_]{1,40}")
+
+
+def is_tenant(value: object) -> bool:
+    """A well-formed tenant id ("anonymous", or an API key's id): safe in a key name."""
+    return isinstance(value, str) and _TENANT.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -98,6 +123,23 @@ class Keys:
 
     def workers_gone(self) -> str:
         return f"{self.prefix}:workers:gone"
+
+    def tenant_base(self) -> str:
+        """Base of the per-tenant keys, passed to Lua (the tenant of a task is only known
+        there): ring ``{base}{priority}``, lists ``{base}{priority}:{tenant}``."""
+        return f"{self.prefix}:tq:"
+
+    def tenant_ring(self, priority: str) -> str:
+        return f"{self.tenant_base()}{self.queue(priority).rsplit(':', 1)[1]}"
+
+    def tenant_queue(self, priority: str, tenant: str) -> str:
+        return f"{self.tenant_ring(priority)}:{tenant}"
+
+    def tenants_open(self) -> str:
+        return f"{self.prefix}:tenants:open"
+
+    def doorbell(self) -> str:
+        return f"{self.prefix}:doorbell"
 
     def idempotency(self, key: str) -> str:
         digest = hashlib.sha256(key.encode()).hexdigest()

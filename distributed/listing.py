@@ -19,7 +19,7 @@ SUMMARY_FIELDS = (
     "priority",
 )
 # Ids at the oldest end of the index checked for expiry on each listing (jobs expire
-# JOB_TTL_SECONDS after they finish, so the oldest ones go first).
+# RETENTION_DAYS after they finish, so the oldest ones go first).
 TRIM_OLDEST = 50
 
 

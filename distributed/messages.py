@@ -75,6 +75,7 @@ class TaskMessage:
     request_id: str | None = None
     effort: str = "balanced"  # encoder speed/size trade-off: fast, balanced, small
     keep_metadata: bool = False  # copy the input's EXIF into the output
+    tenant: str = "anonymous"  # who submitted it (the fair share and the caps count per tenant)
 
     def __post_init__(self) -> None:
         _check("job_id", self.job_id, str)
@@ -104,6 +105,9 @@ class TaskMessage:
             raise InvalidMessage(f"effort must be one of {', '.join(EFFORTS)}")
         if not isinstance(self.keep_metadata, bool):
             raise InvalidMessage("keep_metadata must be a boolean")
+        _check("tenant", self.tenant, str)
+        if not self.tenant:
+            raise InvalidMessage("tenant must not be empty")
 
     @property
     def task_id(self) -> str:
@@ -122,6 +126,8 @@ class TaskMessage:
             data["seconds"] = self.seconds
         if self.request_id is not None:
             data["request_id"] = self.request_id
+        if self.tenant != "anonymous":
+            data["tenant"] = self.tenant
         return _dump(data)
 
     @classmethod

@@ -22,10 +22,18 @@ from distributed.errors import (
     JobNotFinished,
     NotFound,
     QueueFull,
+    TenantQueueFull,
     translate_redis_errors,
 )
 from distributed.ids import is_job_id, job_id_of, task_id_for
-from distributed.keys import GROUP, PRIORITIES, TPUT_BUCKET_S, TPUT_TTL_S
+from distributed.keys import (
+    ANONYMOUS,
+    GROUP,
+    PRIORITIES,
+    TPUT_BUCKET_S,
+    TPUT_TTL_S,
+    is_tenant,
+)
 from distributed.messages import TaskMessage, TaskResult
 from distributed.scripts import Scripts
 
@@ -113,14 +121,18 @@ class Queue:
         job_fields: dict[str, Any],
         idempotency_key: str | None = None,
         fingerprint: str = "",
-        tenant: str = "anonymous",
+        tenant: str = ANONYMOUS,
     ) -> Submitted:
         """Enqueue one task per message (message ``i`` is task ``<job_id>.<i>``), atomically.
 
         With an ``idempotency_key`` already used: the first job (``duplicate=True``) when its
         ``fingerprint`` matches, else :class:`IdempotencyKeyReused`. Raises
-        :class:`QueueFull` over the cap. ``tenant`` owns the job: it is stored in the job
-        hash (field ``tenant``) and the job is indexed in the tenant's job index too."""
+        :class:`QueueFull` over the cap, :class:`TenantQueueFull` over ``tenant``'s cap.
+        ``tenant`` owns the job: it is stored in the job and task hashes (field ``tenant``),
+        the job is indexed in the tenant's job index too, and its tasks wait in the tenant's
+        list (the fair share, fetch.lua)."""
+        if not is_tenant(tenant):
+            raise ValueError(f"{tenant!r} is not a tenant id")
         if not is_job_id(job_id):
             raise ValueError(f"{job_id!r} is not a job id")
         if not messages:
@@ -131,17 +143,18 @@ class Queue:
         k = self.keys
         task_ids = [task_id_for(job_id, i) for i in range(len(messages))]
         keys = [
-            k.stats(), k.job(job_id), k.job_tasks(job_id), k.queue(priority),
-            k.idempotency(idempotency_key or ""), k.jobs(), k.jobs(tenant),
-            *(k.task(t) for t in task_ids),
+            k.stats(), k.job(job_id), k.job_tasks(job_id), k.tenant_queue(priority, tenant),
+            k.idempotency(idempotency_key or ""), k.jobs(), k.tenants_open(),
+            k.tenant_ring(priority), k.doorbell(), k.jobs(tenant), *(k.task(t) for t in task_ids),
         ]
         args: list[Any] = [
             now_ms(), self.config.max_queued_tasks, "1" if idempotency_key else "0",
             self.config.idempotency_ttl_s, job_id, priority,
             json.dumps({**job_fields, "tenant": tenant}), fingerprint,
+            tenant, self.config.tenant_max_open_tasks,
         ]
         for task_id, message in zip(task_ids, messages, strict=True):
-            args += [task_id, message.to_json()]
+            args += [task_id, message.to_json(), message.image_id or ""]
         if not self._groups_ready:
             self.ensure_groups()
         with translate_redis_errors():
@@ -149,6 +162,10 @@ class Queue:
         status, value = _s(status), _s(value)
         if status == "full":
             raise QueueFull(int(value), self.config.max_queued_tasks, self._retry_after_s())
+        if status == "tenant_full":
+            raise TenantQueueFull(
+                int(value), self.config.tenant_max_open_tasks, self._retry_after_s()
+            )
         if status == "reused":
             raise IdempotencyKeyReused(_reused_message())
         return Submitted(job_id=value, duplicate=status == "dup")
@@ -173,22 +190,29 @@ class Queue:
     def fetch(
         self, *, consumer: str, owner: str, count: int, fetch_no: int = 0, block_ms: int = 0
     ) -> list[Delivery]:
-        """New deliveries, highest priority first. With ``block_ms`` and nothing queued, waits
-        up to that long for an entry on any stream."""
-        streams = [self.keys.queue(p) for p in stream_order(fetch_no)]
+        """New deliveries, highest priority first and round-robin across tenants within a
+        priority. With ``block_ms`` and nothing queued, waits up to that long for a submission
+        (the doorbell) and tries once more."""
+        order = stream_order(fetch_no)
         with translate_redis_errors():
-            entries = self.scripts["fetch"](keys=streams, args=[GROUP, consumer, count])
-            if not entries and block_ms > 0:
-                reply = self.client.xreadgroup(
-                    GROUP, consumer, dict.fromkeys(self.keys.queues(), ">"), count=1,
-                    block=block_ms,
-                )
-                entries = [
-                    [stream, msg_id, fields[b"task"]]
-                    for stream, items in (reply or [])
-                    for msg_id, fields in items
-                ]
+            entries, bell = self.take_entries(consumer=consumer, count=count, order=order)
+            if not entries and block_ms > 0 and self.client.xread(
+                {self.keys.doorbell(): bell}, count=1, block=block_ms
+            ):
+                entries, _ = self.take_entries(consumer=consumer, count=count, order=order)
             return self._start(entries, consumer=consumer, owner=owner)
+
+    def take_entries(
+        self, *, consumer: str, count: int, order: Sequence[str] = PRIORITIES
+    ) -> tuple[list[Any], str]:
+        """The first half of a fetch (fetch.lua): up to ``count`` stream entries delivered to
+        ``consumer``, not yet started, and the doorbell id to block on when there were none."""
+        k = self.keys
+        keys = [*(k.queue(p) for p in order), k.doorbell()]
+        entries, bell = self.scripts["fetch"](
+            keys=keys, args=[GROUP, consumer, count, k.tenant_base(), k.task(""), *order]
+        )
+        return entries, _s(bell)
 
     def claim_expired(self, *, consumer: str, owner: str, count: int = 10) -> list[Delivery]:
         """Take over deliveries whose lease expired (their worker died or hangs)."""
@@ -202,7 +226,7 @@ class Queue:
         if not entries:
             return []
         k = self.keys
-        keys = [k.stats(), k.dead()]
+        keys = [k.stats(), k.dead(), k.tenants_open()]
         args: list[Any] = [
             now_ms(), owner, consumer, GROUP, self.config.max_attempts, self.config.job_ttl_s,
         ]
@@ -257,7 +281,7 @@ class Queue:
             for d, result in items:
                 self.scripts["complete"](
                     keys=[k.task(d.task_id), d.stream, k.job(d.job_id), k.job_tasks(d.job_id),
-                          k.stats(), bucket],
+                          k.stats(), bucket, k.tenants_open()],
                     args=[GROUP, d.msg_id, d.attempt, d.owner, now, result.to_json(),
                           self.config.job_ttl_s, TPUT_TTL_S],
                     client=pipe,
@@ -274,7 +298,7 @@ class Queue:
         with translate_redis_errors():
             verdict = self.scripts["fail"](
                 keys=[k.task(d.task_id), d.stream, k.job(d.job_id), k.job_tasks(d.job_id),
-                      k.stats(), k.delayed(), k.dead()],
+                      k.stats(), k.delayed(), k.dead(), k.tenants_open()],
                 args=[GROUP, d.msg_id, d.attempt, d.owner, now, error, "1" if permanent else "0",
                       self.config.max_attempts, now + int(retry_in_s * 1000),
                       self.config.job_ttl_s],
@@ -285,9 +309,9 @@ class Queue:
         """Give back a delivery not worked on (shutdown); its attempt is not counted."""
         with translate_redis_errors():
             return bool(self.scripts["release"](
-                keys=[self.keys.task(d.task_id), d.stream, self.keys.queue(d.priority),
+                keys=[self.keys.task(d.task_id), d.stream, self.keys.doorbell(),
                       self.keys.stats()],
-                args=[GROUP, d.msg_id, d.attempt, d.owner],
+                args=[GROUP, d.msg_id, d.attempt, d.owner, self.keys.tenant_base()],
             ))
 
     def cancel_job(self, job_id: str) -> int:
@@ -301,9 +325,9 @@ class Queue:
                 raise NotFound(f"no distributed job {job_id!r}")
             ids = [_s(t) for t in self.client.lrange(k.job_tasks(job_id), 0, -1)]
             return int(self.scripts["cancel"](
-                keys=[k.stats(), k.delayed(), k.job(job_id), k.job_tasks(job_id), *k.queues(),
-                      *(k.task(t) for t in ids)],
-                args=[now_ms(), self.config.job_ttl_s, *PRIORITIES, *ids],
+                keys=[k.stats(), k.delayed(), k.job(job_id), k.job_tasks(job_id),
+                      k.tenants_open(), *(k.task(t) for t in ids)],
+                args=[now_ms(), self.config.job_ttl_s, *ids],
             ))
 
     def delete_job(self, job_id: str, tenant: str) -> None:
@@ -336,8 +360,8 @@ class Queue:
                 return 0
             ids = [_s(t) for t in due]
             return int(self.scripts["promote"](
-                keys=[k.delayed(), k.stats(), *k.queues(), *(k.task(t) for t in ids)],
-                args=[*PRIORITIES, *ids],
+                keys=[k.delayed(), k.stats(), k.doorbell(), *(k.task(t) for t in ids)],
+                args=[k.tenant_base(), *ids],
             ))
 
 

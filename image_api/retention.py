@@ -5,7 +5,7 @@ One sweep (:func:`sweep`) removes, by age:
 - job output directories (``outputs/<job id>/``, with their thumbnails), whatever the mode;
 - local jobs' database rows.
 
-Distributed jobs' Redis records expire on their own (JOB_TTL_SECONDS after they finish, set
+Distributed jobs' Redis records expire on their own (RETENTION_DAYS after they finish, set
 by the Lua scripts). A sweep does bounded work (at most ``limit`` removals of each kind), so
 a large backlog is cleared over several sweeps, never in one long pause.
 

@@ -146,7 +146,7 @@ REST_FRAMEWORK = {
 }
 
 # Retention (image_api/retention.py): a janitor thread per API process deletes what is older.
-RETENTION_DAYS = API_SETTINGS.retention_days
+RETENTION_DAYS = DISTRIBUTED.retention_days  # one retention for Redis records and files
 RETENTION_SWEEP_SECONDS = API_SETTINGS.retention_sweep_s
 
 # API keys and tenants (image_api/auth.py, image_api/tenancy.py).

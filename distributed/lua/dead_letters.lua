@@ -1,26 +1,29 @@
 -- Re-queue or discard dead-lettered tasks.
--- KEYS[1] dead-letter zset  KEYS[2] stats  KEYS[3..5] queue streams for ARGV[3..5]
--- KEYS[6..] per task: task hash, job hash, job tasks list
--- ARGV[1] 'requeue' | 'discard'  ARGV[2] now ms  ARGV[3..5] priorities  ARGV[6] retention s
--- ARGV[7..] task ids
+-- KEYS[1] dead-letter zset  KEYS[2] stats  KEYS[3] doorbell stream
+-- KEYS[4] tenants' open tasks (hash)
+-- KEYS[5..] per task: task hash, job hash, job tasks list
+-- ARGV[1] 'requeue' | 'discard'  ARGV[2] now ms  ARGV[3] tenant base  ARGV[4] retention s
+-- ARGV[5..] task ids
 -- Returns the number of tasks changed.
-local action, now, ttl = ARGV[1], ARGV[2], ARGV[6]
-local streams = {[ARGV[3]] = KEYS[3], [ARGV[4]] = KEYS[4], [ARGV[5]] = KEYS[5]}
+local action, now, ttl = ARGV[1], ARGV[2], ARGV[4]
 local changed = 0
-local n = (#KEYS - 5) / 3
+local n = (#KEYS - 4) / 3
 for i = 1, n do
-  local task, job, job_tasks = KEYS[3 * i + 3], KEYS[3 * i + 4], KEYS[3 * i + 5]
-  local task_id = ARGV[6 + i]
+  local task, job, job_tasks = KEYS[3 * i + 2], KEYS[3 * i + 3], KEYS[3 * i + 4]
+  local task_id = ARGV[4 + i]
   if redis.call('ZREM', KEYS[1], task_id) == 1
       and redis.call('HGET', task, 'state') == 'dead' then
     stat(KEYS[2], 'dead', -1)
     redis.call('HINCRBY', job, 'dead', -1)
     if action == 'requeue' then
       local prio = redis.call('HGET', task, 'priority')
-      local msg = redis.call('XADD', streams[prio], '*', 'task', task_id)
-      redis.call('HSET', task, 'state', 'pending', 'attempts', 0, 'msg_id', msg,
+      local tenant = tenant_of(task)
+      tq_push(ARGV[3], prio, tenant, task_id, false)
+      bell(KEYS[3])
+      tenant_open(KEYS[4], tenant, 1)
+      redis.call('HSET', task, 'state', 'pending', 'attempts', 0,
         'last_error', redis.call('HGET', task, 'error') or '')
-      redis.call('HDEL', task, 'error', 'finished_at', 'owner')
+      redis.call('HDEL', task, 'error', 'finished_at', 'owner', 'msg_id')
       redis.call('PERSIST', task)
       redis.call('HDEL', job, 'finished_at')
       redis.call('PERSIST', job)
@@ -29,6 +32,7 @@ for i = 1, n do
       stat(KEYS[2], 'requeued', 1)
     else
       redis.call('HSET', task, 'state', 'cancelled', 'finished_at', now)
+      shrink(task)
       redis.call('EXPIRE', task, ttl)
       redis.call('HINCRBY', job, 'cancelled', 1)
       stat(KEYS[2], 'cancelled', 1)

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 
-from distributed.errors import NotFound, QueueFull
+from distributed.errors import NotFound, QueueFull, TenantQueueFull
 from distributed.ids import new_job_id
 from distributed.jobs import job_status, result_entry
 from distributed.keys import PRIORITIES
@@ -331,7 +331,7 @@ def job_submit_distributed(
             kind="image", job_id=job_id, index=index, image_id=image_id,
             steps=tuple(steps_json), output_format=batch.output_format, quality=batch.quality,
             effort=batch.effort, keep_metadata=batch.keep_metadata,
-            request_id=request_id if is_request_id(request_id) else None,
+            request_id=request_id if is_request_id(request_id) else None, tenant=tenant,
         )
         for index, image_id in enumerate(image_ids)
     ]
@@ -347,6 +347,14 @@ def job_submit_distributed(
             job_id=job_id, priority=priority, messages=messages, job_fields=fields,
             idempotency_key=idempotency_key, fingerprint=request, tenant=tenant,
         )
+    except TenantQueueFull as exc:
+        raise ApplicationError(
+            f"Your queue is full: {exc}. Retry after {exc.retry_after_s} s.",
+            status=429, code="tenant_queue_full",
+            extra={"retry_after_s": exc.retry_after_s, "open_tasks": exc.open_tasks,
+                   "cap": exc.cap, "uploaded_images": [m["id"] for m in stored]},
+            headers={"Retry-After": str(exc.retry_after_s)},
+        ) from exc
     except QueueFull as exc:
         raise ApplicationError(
             f"The queue is full: {exc}. Retry after {exc.retry_after_s} s.",

@@ -201,6 +201,26 @@ def test_queue_cap_answers_429_with_retry_after(
     assert accepted(redis_client, queue_config) == 2
 
 
+def test_tenant_cap_answers_429_tenant_queue_full_to_that_tenant_only(
+    api, png_bytes, settings, queue_config, redis_client
+):
+    # Given a cap of 3 open tasks per tenant (the API's caller is the anonymous tenant)
+    config = dataclasses.replace(queue_config, tenant_max_open_tasks=3)
+    settings.DISTRIBUTED = config
+    image = upload(api, png_bytes())
+    assert api.post(URL, {**SEED, "images": [image] * 2}, format="json").status_code == 202
+    # When the same tenant asks for 2 more
+    response = api.post(URL, {**SEED, "images": [image] * 2}, format="json")
+    # Then it is refused with its own code, and nothing was half-stored
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) >= 1
+    assert response.json()["error"] == "tenant_queue_full"
+    assert accepted(redis_client, queue_config) == 2
+    # And another tenant still gets in
+    submit_tasks(Queue(redis_client, config), 3, tenant="other")
+    assert accepted(redis_client, queue_config) == 5
+
+
 @pytest.mark.parametrize("method, path", [
     ("post", URL), ("get", "/api/workers/status/"), ("get", "/api/dead-letters/"),
     ("get", f"/api/jobs/{new_job_id()}/"),
@@ -329,7 +349,8 @@ def test_status_cost_does_not_grow_with_the_number_of_tasks(
     redis_client, queue_config, api, settings
 ):
     # Given 1,000 tasks, then 100,000: the status call sends the same Redis commands.
-    config = dataclasses.replace(queue_config, max_queued_tasks=200_000)
+    config = dataclasses.replace(queue_config, max_queued_tasks=200_000,
+                                 tenant_max_open_tasks=200_000)
     settings.DISTRIBUTED = config
     queue = Queue(redis_client, config)
 

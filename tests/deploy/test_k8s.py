@@ -33,8 +33,7 @@ KUSTOMIZATION = K8S_DIR / "kustomization.yaml"
 NAMESPACE = "imgproc"
 # The oldest Kubernetes minor still commonly run, and the newest the validator knows.
 K8S_VERSIONS = ("1.29.0", "1.37.0")
-STREAMS = {"imgproc:queue:high", "imgproc:queue:normal", "imgproc:queue:low"}
-CONSUMER_GROUP = "workers"
+PRIORITIES = ("high", "normal", "low")
 WORKER_HEALTHCHECK = ["python", "-m", "workers", "healthcheck"]
 CLUSTER_SCOPED = {"Namespace"}
 CRD_KINDS = {("keda.sh/v1alpha1", "ScaledObject"), ("keda.sh/v1alpha1", "TriggerAuthentication")}
@@ -165,12 +164,12 @@ def test_scaledobject_schema_rejects_what_keda_would_reject(
 ) -> None:
     scaled = find(resources, "ScaledObject", "worker")
     numeric = copy.deepcopy(scaled)
-    numeric["spec"]["triggers"][0]["metadata"]["lagCount"] = 5  # metadata is map[string]string
-    no_stream = copy.deepcopy(scaled)
-    del no_stream["spec"]["triggers"][1]["metadata"]["stream"]
+    numeric["spec"]["triggers"][0]["metadata"]["targetValue"] = 5  # map[string]string
+    no_url = copy.deepcopy(scaled)
+    del no_url["spec"]["triggers"][1]["metadata"]["url"]
     misspelt = copy.deepcopy(scaled)
     misspelt["spec"]["maxReplicas"] = misspelt["spec"].pop("maxReplicaCount")
-    for broken in (numeric, no_stream, misspelt):
+    for broken in (numeric, no_url, misspelt):
         assert scaledobject_errors(broken), broken["spec"]
 
 
@@ -414,7 +413,7 @@ def test_api_autoscales_on_cpu(resources: list[dict[str, Any]]) -> None:
     assert metric["resource"]["target"]["type"] == "Utilization"
 
 
-def test_scaledobject_scales_the_worker_deployment_on_the_three_streams(
+def test_scaledobject_scales_the_worker_deployment_on_the_pending_tasks_of_each_priority(
     resources: list[dict[str, Any]],
 ) -> None:
     scaled = find(resources, "ScaledObject", "worker")
@@ -426,26 +425,36 @@ def test_scaledobject_scales_the_worker_deployment_on_the_three_streams(
     assert spec["minReplicaCount"] == 1
     assert spec["maxReplicaCount"] >= 2
     triggers = spec["triggers"]
-    assert {t["type"] for t in triggers} == {"redis-streams"}
-    assert {t["metadata"]["stream"] for t in triggers} == STREAMS
-    assert len(triggers) == len(STREAMS)
+    assert {t["type"] for t in triggers} == {"metrics-api"}
+    # queue.pending.<priority> is what /api/workers/status/ answers (distributed/status.py)
+    assert sorted(t["metadata"]["valueLocation"] for t in triggers) == sorted(
+        f"queue.pending.{p}" for p in PRIORITIES)
     for trigger in triggers:
-        metadata = trigger["metadata"]
-        assert metadata["consumerGroup"] == CONSUMER_GROUP
-        assert {"lagCount", "pendingEntriesCount"} & set(metadata)
+        assert trigger["metadata"]["authMode"] == "bearer"
+        assert trigger["authenticationRef"] == {"name": "api-key"}
+        assert int(trigger["metadata"]["targetValue"]) >= 1
 
 
-def test_scaledobject_reads_the_redis_the_workers_use(resources: list[dict[str, Any]]) -> None:
-    common = find(resources, "ConfigMap", "imgproc-common")["data"]
-    url = re.fullmatch(r"redis://:[^@]+@([^:/]+):(\d+)/(\d+)", redis_url(resources))
-    assert url
-    host, port, db = url.groups()
+def test_scaledobject_reads_the_api_service(resources: list[dict[str, Any]]) -> None:
+    service = find(resources, "Service", "api")
+    ports = {p["port"] for p in service["spec"]["ports"]}
     for trigger in find(resources, "ScaledObject", "worker")["spec"]["triggers"]:
-        metadata = trigger["metadata"]
+        url = re.fullmatch(r"http://([^:/]+):(\d+)(/.*)", trigger["metadata"]["url"])
+        assert url, trigger["metadata"]["url"]
+        host, port, path = url.groups()
         # KEDA runs in its own namespace: the address must be fully qualified.
-        assert metadata["address"] == f"{host}.{NAMESPACE}.svc.cluster.local:{port}"
-        assert metadata.get("databaseIndex", "0") == db
-        assert metadata["stream"].startswith(common["REDIS_PREFIX"] + ":")
+        assert host == f"api.{NAMESPACE}.svc.cluster.local"
+        assert int(port) in ports
+        assert path == "/api/workers/status/"
+
+
+def test_keda_authenticates_to_the_api_with_a_key_of_its_own(
+    resources: list[dict[str, Any]],
+) -> None:
+    auth = find(resources, "TriggerAuthentication", "api-key")
+    assert auth["spec"]["secretTargetRef"] == [
+        {"parameter": "token", "name": "imgproc-keda", "key": "API_KEY"}]
+    assert "REPLACE-ME" in find(resources, "Secret", "imgproc-keda")["stringData"]["API_KEY"]
 
 
 # --- configuration -------------------------------------------------------------------
@@ -508,29 +517,16 @@ def test_redis_requires_the_password_of_its_secret(resources: list[dict[str, Any
         assert {"secretRef": {"name": "imgproc-redis"}} in sources, name
 
 
-def test_keda_authenticates_to_redis_with_the_same_secret(
-    resources: list[dict[str, Any]],
-) -> None:
-    auth = find(resources, "TriggerAuthentication", "redis-password")
-    assert auth["spec"]["secretTargetRef"] == [
-        {"parameter": "password", "name": "imgproc-redis", "key": "REDIS_PASSWORD"}]
-    for trigger in find(resources, "ScaledObject", "worker")["spec"]["triggers"]:
-        assert trigger["authenticationRef"] == {"name": "redis-password"}
-
-
-def test_only_the_api_workers_and_keda_may_reach_redis(resources: list[dict[str, Any]]) -> None:
+def test_only_the_api_and_workers_may_reach_redis(resources: list[dict[str, Any]]) -> None:
     policy = find(resources, "NetworkPolicy", "redis")
     redis_labels = pod_spec_labels(find(resources, "StatefulSet", "redis"))
     assert policy["spec"]["podSelector"]["matchLabels"] == redis_labels
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     [rule] = policy["spec"]["ingress"]
     assert rule["ports"] == [{"protocol": "TCP", "port": 6379}]
-    peers = rule["from"]
-    in_namespace = [p["podSelector"]["matchLabels"] for p in peers if "namespaceSelector" not in p]
-    assert in_namespace == [pod_spec_labels(find(resources, "Deployment", "api")),
-                            pod_spec_labels(find(resources, "Deployment", "worker"))]
-    [keda] = [p for p in peers if "namespaceSelector" in p]
-    assert keda["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "keda"}
+    assert rule["from"] == [
+        {"podSelector": {"matchLabels": pod_spec_labels(find(resources, "Deployment", name))}}
+        for name in ("api", "worker")]
 
 
 def pod_spec_labels(workload: dict[str, Any]) -> dict[str, str]:

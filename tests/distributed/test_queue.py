@@ -222,7 +222,7 @@ def test_job_cancelled_after_a_task_completed_ends_cancelled_with_its_counts(
 
 def test_cancelled_entry_already_fetched_is_dropped_at_start(queue, redis_client, queue_config):
     job = submit_tasks(queue, 1)
-    entries = queue.scripts["fetch"](keys=queue.keys.queues(), args=["workers", "w1", 1])
+    entries, _ = queue.take_entries(consumer="w1", count=1)
     assert len(entries) == 1  # fetched, not yet started
     assert queue.cancel_job(job) == 1
     assert queue._start(entries, consumer="w1", owner="w1/a") == []

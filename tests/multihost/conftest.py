@@ -149,7 +149,7 @@ def _build(network: Network, tmp: Path) -> Cluster:
     config = QueueConfig(
         redis_url=f"redis://{SERVER_IP}:{REDIS_PORT}/0", prefix="mh",
         heartbeat_interval_s=0.5, lease_s=1.5, max_retries=2, retry_backoff_base_s=0.2,
-        retry_backoff_max_s=1.0, max_queued_tasks=1000, job_ttl_s=3600,
+        retry_backoff_max_s=1.0, max_queued_tasks=1000, retention_days=3600 / 86400,
         dead_worker_retention_s=60,
     )
     media_root = tmp / "media"  # one local directory: the "shared volume" of every host

@@ -68,7 +68,7 @@ def queue_config(redis_server: EmbeddedRedis) -> QueueConfig:
     return QueueConfig(
         redis_url=redis_server.url, prefix="t", heartbeat_interval_s=0.5, lease_s=1.5,
         max_retries=2, retry_backoff_base_s=0.2, retry_backoff_max_s=1.0,
-        max_queued_tasks=1000, job_ttl_s=3600, dead_worker_retention_s=60,
+        max_queued_tasks=1000, retention_days=3600 / 86400, dead_worker_retention_s=60,
     )
 
 
@@ -90,6 +90,28 @@ def assert_counts_add_up(client: redis.Redis, config: QueueConfig) -> dict[str, 
     assert stats.get("accepted", 0) == total, stats
     assert stats.get("delayed", 0) == client.zcard(k.delayed()), stats
     assert stats.get("dead", 0) == client.zcard(k.dead()), stats
-    backlog = sum(client.xlen(s) for s in k.queues())  # undelivered + in hand
-    assert backlog == pending + stats.get("running", 0), (backlog, stats)
+    # Each pending or running task is listed once: in its tenant's list (waiting) or in a
+    # stream (moved by a fetch, or in hand). Cancelled tasks may still be listed (dropped
+    # lazily by the next fetch); they do not count.
+    live: list[str] = []
+    for stream in k.queues():
+        live += [f[b"task"].decode() for _, f in client.xrange(stream)]
+    for key in client.scan_iter(match=f"{k.tenant_base()}*:*", count=1000):
+        live += [t.decode() for t in client.lrange(key, 0, -1)]
+    states_of = _states(client, config, live)
+    listed = [t for t in live if states_of[t] in ("pending", "running")]
+    assert len(listed) == len(set(listed)), "a task is listed twice"
+    assert len(listed) == pending + stats.get("running", 0), (len(listed), stats)
+    # The tenants' open counters: pending + running + delayed, per tenant.
+    opened = {t.decode(): int(v) for t, v in client.hgetall(k.tenants_open()).items()}
+    assert sum(opened.values()) == pending + stats.get("running", 0) + stats.get("delayed", 0), \
+        (opened, stats)
+    assert all(v > 0 for v in opened.values()), opened
     return stats
+
+
+def _states(client: redis.Redis, config: QueueConfig, task_ids: list[str]) -> dict[str, str]:
+    pipe = client.pipeline(transaction=False)
+    for task_id in task_ids:
+        pipe.hget(config.keys.task(task_id), "state")
+    return {t: (s or b"").decode() for t, s in zip(task_ids, pipe.execute(), strict=True)}

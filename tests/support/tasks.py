@@ -20,10 +20,11 @@ def sleep_tasks(job_id: str, seconds: float, count: int = 1) -> list[TaskMessage
 
 def submit_tasks(queue: Queue, count: int = 1, *, seconds: float | None = None,
                  priority: str = "normal", job_id: str | None = None,
-                 key: str | None = None) -> str:
+                 key: str | None = None, tenant: str = "anonymous") -> str:
     """Submit ``count`` no-op tasks (sleep tasks with ``seconds``) as one job; its id."""
     job_id = job_id or new_job_id()
     messages = noop_tasks(job_id, count) if seconds is None else sleep_tasks(
         job_id, seconds, count)
     return queue.submit(job_id=job_id, priority=priority, messages=messages,
-                        job_fields={"mode": "distributed"}, idempotency_key=key).job_id
+                        job_fields={"mode": "distributed"}, idempotency_key=key,
+                        tenant=tenant).job_id
