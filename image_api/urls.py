@@ -14,6 +14,7 @@ from image_api.jobs.views import (
     JobListApi,
     JobOutputApi,
     JobResultsZipApi,
+    JobThumbnailApi,
 )
 from image_api.meta.views import ApiRootApi, FilterListApi, HealthApi, LivenessApi
 
@@ -47,5 +48,7 @@ urlpatterns = [
     path("jobs/<str:job_id>/", JobDetailApi.as_view(), name="job-detail"),
     path("jobs/<str:job_id>/cancel/", JobCancelApi.as_view(), name="job-cancel"),
     path("jobs/<str:job_id>/outputs/<int:index>/", JobOutputApi.as_view(), name="job-output"),
+    path("jobs/<str:job_id>/thumbnails/<int:index>/", JobThumbnailApi.as_view(),
+         name="job-thumbnail"),
     path("jobs/<str:job_id>/results.zip", JobResultsZipApi.as_view(), name="job-results-zip"),
 ]

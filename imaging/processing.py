@@ -27,6 +27,7 @@ from imaging.geometry import resize_size
 from imaging.metadata import Metadata, to_srgb
 from imaging.pipeline import Step, needs_only_luma, run_pipeline, steps_from_json
 from imaging.storage import Storage
+from imaging.thumbnails import make_thumbnail
 
 __all__ = [
     "Limits",
@@ -168,6 +169,9 @@ def process_image(
     encoded = encode_image(output, fmt, quality=quality, effort=effort, metadata=metadata)
     key = storage.output_key(job_id, index, image_id, fmt)
     storage.write_key(key, encoded)
+    # The preview is made from the frame in memory (no decode of what was just written) and
+    # written after the output: a result with a thumbnail always has its output.
+    storage.write_key(storage.thumbnail_key(job_id, index, image_id), make_thumbnail(output))
     out_height, out_width = output.shape[:2]
     return ProcessResult(
         output_key=key,

@@ -85,6 +85,34 @@ def job_output(job_id: str, index: int) -> tuple[Path, str, str]:
     return path, result["format"], output_download_name(get_storage(), result["image"], path)
 
 
+def thumbnail_path(job_id: str, result: dict[str, Any]) -> Path | None:
+    """The stored preview of a completed result, or None (not completed, made before
+    thumbnails existed, or expired). The key is derived from the job id, index and image id."""
+    if result.get("status") != "completed" or not result.get("output_key"):
+        return None
+    storage = get_storage()
+    try:
+        path = storage.path_for_key(
+            storage.thumbnail_key(job_id, result["index"], result["image"]))
+    except ValueError:
+        return None
+    return path if path.is_file() else None
+
+
+def job_thumbnail(job_id: str, index: int) -> Path:
+    """Path of the WebP preview of result ``index`` of a job; 404 ApplicationError if there is
+    none."""
+    job = _job_or_404(job_id)
+    results = job["results"]
+    path = thumbnail_path(job_id, results[index]) if 0 <= index < len(results) else None
+    if path is None:
+        raise ApplicationError(
+            f"Result {index} of job {job_id} has no thumbnail.",
+            status=404, code="thumbnail_not_found", extra={"job": job_id, "index": index},
+        )
+    return path
+
+
 def output_download_name(storage: Storage, image_id: str, path: Path) -> str:
     """The user's file name of the input, with the output's extension (made safe)."""
     meta = storage.image_meta(image_id) or {}

@@ -7,6 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from image_api.jobs.selectors import thumbnail_path
 from image_api.schema import absolute_url
 
 
@@ -30,6 +31,9 @@ class JobResultSerializer(serializers.Serializer):
     image = serializers.CharField()
     status = serializers.ChoiceField(choices=["completed", "failed"])
     output_url = serializers.URLField(read_only=True, allow_null=True)
+    thumbnail_url = serializers.URLField(
+        read_only=True, allow_null=True,
+        help_text="WebP preview, at most 256 px on its longest side (null when none).")
     format = serializers.CharField(allow_null=True)
     width = serializers.IntegerField(allow_null=True)
     height = serializers.IntegerField(allow_null=True)
@@ -68,11 +72,16 @@ class JobSerializer(serializers.Serializer):
         data = super().to_representation(instance)
         request = self.context.get("request")
         data["results_url"] = absolute_url(request, "image_api:job-results-zip", job_id=data["id"])
-        for result in data["results"]:
+        for result, raw in zip(data["results"], instance["results"], strict=True):
+            result["thumbnail_url"] = None
             if result["status"] == "completed":
                 result["output_url"] = absolute_url(
                     request, "image_api:job-output", job_id=data["id"], index=result["index"]
                 )
+                if thumbnail_path(data["id"], raw) is not None:
+                    result["thumbnail_url"] = absolute_url(
+                        request, "image_api:job-thumbnail", job_id=data["id"],
+                        index=result["index"])
         return data
 
 
