@@ -236,6 +236,26 @@ class ApiSettings:
             minimum=1, default_doc="CPU count"),
         factory=cpu_count,
     )
+    sse_poll_s: float = setting(
+        Var("SSE_POLL_SECONDS", "how often a job's event stream reads the job",
+            unit="seconds", minimum=0.01),
+        0.5,
+    )
+    sse_keepalive_s: float = setting(
+        Var("SSE_KEEPALIVE_SECONDS", "a `: keepalive` comment on an event stream this long "
+            "without an event", unit="seconds", minimum=0.01),
+        15.0,
+    )
+    sse_max_s: float = setting(
+        Var("SSE_MAX_SECONDS", "longest life of one event stream (the client reconnects)",
+            unit="seconds", minimum=0.01),
+        600.0,
+    )
+    sse_max_streams: int = setting(
+        Var("SSE_MAX_STREAMS", "event streams one API process holds open at once; more "
+            "answer 503 too_many_streams", unit="streams", minimum=1),
+        1000,
+    )
     log_level: LogLevel = setting(LOG_LEVEL, "INFO")
     log_format: LogFormat = setting(LOG_FORMAT, "json")
     queue: QueueConfig = nested(QueueConfig, QUEUE_VARS)

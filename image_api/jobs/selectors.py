@@ -321,6 +321,17 @@ def _page(
     return total, items
 
 
+def job_summary(job_id: str) -> dict[str, Any] | None:
+    """One job as an item of the job list (counts, no per-image results), or None."""
+    job = Job.objects.filter(pk=job_id).defer("pipeline").first()
+    if job is not None:
+        return _local_item(job)
+    if not queue_config().redis_url:
+        return None
+    summary = broker().job_summaries([job_id]).get(job_id)
+    return _distributed_item(summary) if summary is not None else None
+
+
 def job_list(
     *, offset: int, limit: int, status: str | None = None, mode: str | None = None
 ) -> dict[str, Any]:
