@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from image_api.jobs.selectors import thumbnail_path
@@ -21,9 +22,19 @@ class ResultErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+@extend_schema_field({"oneOf": [{"type": "number"}, {"type": "string"}, {"type": "boolean"}],
+                      "nullable": True})
+class ParamValueField(serializers.Field):
+    """A filter parameter's value, passed through as it is."""
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
 class StepSerializer(serializers.Serializer):
     filter = serializers.CharField()
-    params = serializers.DictField()
+    params = serializers.DictField(child=ParamValueField(),
+                                   help_text="Parameter name -> value (see GET /api/filters/).")
 
 
 class JobResultSerializer(serializers.Serializer):
