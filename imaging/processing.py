@@ -129,7 +129,8 @@ def process_image(
     colour_profile: str = "keep",
 ) -> ProcessResult:
     """Read ``image_id`` from storage, run the steps, write the encoded result at the key the
-    storage derives from job id, index and image id (never a path from outside).
+    storage derives from job id, index and image id (never a path from outside), and its
+    WebP preview (``imaging.thumbnails``) beside it.
 
     The header and the cost model are checked before decoding. Raises ImageError (unknown
     image: 404 image_not_found; undecodable or over budget: 400/413/415), PipelineError

@@ -32,7 +32,6 @@ from image_api.errors import ApplicationError
 from image_api.jobs.selectors import job_summary
 from image_api.jobs.serializers import JobSummarySerializer
 from image_api.parsing import checked_job_id
-from image_api.tenancy import tenant_of
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +91,6 @@ async def job_events(request: HttpRequest, job_id: str) -> HttpResponse:
     """The SSE stream of one job (see the module docstring); 404 JSON for an unknown job."""
     try:
         checked_job_id(job_id)
-        tenant_of(request)  # ownership: the auth helper's job_summary filter takes it over
         try:
             first = await sync_to_async(job_summary, thread_sensitive=False)(job_id)
         except RedisUnavailable as exc:
