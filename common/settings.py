@@ -13,7 +13,7 @@ reads the environment:
 The queue settings are read by the API and the workers alike, into
 ``distributed.config.QueueConfig``, and both sides must see the same values. ``distributed``
 stays free of environment parsing: the mapping of its fields to variables is
-:data:`QUEUE_VARS`, here.
+:data:`QUEUE_VARS`, in common/queue_settings.py.
 
 docs/settings.md is generated from these declarations (``make docs``).
 """
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from common.env import Var, load, nested, setting
+from common.queue_settings import QUEUE_VARS, queue_config_from_env  # noqa: F401 (re-exported)
 from distributed.config import QueueConfig
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -51,83 +52,6 @@ def default_worker_id() -> str:
 
 def _media_under_var_dir(values: Mapping[str, Any]) -> Path:
     return Path(values["var_dir"]) / "media"
-
-
-# --- the queue protocol: the API and the workers must agree ------------------------------
-
-QUEUE_VARS: dict[str, Var] = {
-    "redis_url": Var(
-        "REDIS_URL",
-        "Redis server, e.g. `redis://host:6379/0`. Unset: `make run` starts an embedded one; "
-        "the API alone answers 503 on distributed endpoints; a worker cannot start without it.",
-        unit="URL",
-    ),
-    "prefix": Var("REDIS_PREFIX", "prefix of every Redis key"),
-    "heartbeat_interval_s": Var(
-        "HEARTBEAT_INTERVAL_SECONDS",
-        "time between worker heartbeats; a worker silent for 3 intervals is dead",
-        unit="seconds", aliases=("HEARTBEAT_INTERVAL",), minimum=0.01,
-    ),
-    "lease_s": Var(
-        "TASK_LEASE_SECONDS",
-        "a task whose lease is not renewed for this long is handed to another worker",
-        unit="seconds", minimum=0.01,
-    ),
-    "max_retries": Var(
-        "MAX_RETRIES", "retries of a transient error before the dead-letter queue",
-        unit="retries", minimum=0,
-    ),
-    "retry_backoff_base_s": Var(
-        "RETRY_BACKOFF_BASE_SECONDS",
-        "first retry delay (doubles per retry, half of it random jitter)",
-        unit="seconds", aliases=("RETRY_BACKOFF_BASE",), minimum=0,
-    ),
-    "retry_backoff_max_s": Var(
-        "RETRY_BACKOFF_MAX_SECONDS", "longest retry delay",
-        unit="seconds", aliases=("RETRY_BACKOFF_MAX",), minimum=0,
-    ),
-    "max_queued_tasks": Var(
-        "MAX_QUEUED_TASKS",
-        "cap on queued + running + delayed tasks; beyond it the API answers 429 with Retry-After",
-        unit="tasks", minimum=1,
-    ),
-    "tenant_max_open_tasks": Var(
-        "TENANT_MAX_OPEN_TASKS",
-        "cap on one tenant's queued + running + delayed tasks; beyond it that tenant gets 429 "
-        "`tenant_queue_full` with Retry-After, the others are not affected",
-        unit="tasks", minimum=1,
-    ),
-    "retention_days": Var(
-        "RETENTION_DAYS",
-        "how long finished jobs and tasks stay in Redis, and uploads, job outputs (with "
-        "thumbnails) and local jobs' records on disk, deleted by a janitor thread in the API "
-        "(fractions allowed: 0.001 = 86.4 s)",
-        unit="days", minimum=0.00001,
-    ),
-    "idempotency_ttl_s": Var(
-        "IDEMPOTENCY_TTL_SECONDS", "how long an `Idempotency-Key` is remembered",
-        unit="seconds", minimum=1,
-    ),
-    "dead_worker_retention_s": Var(
-        "DEAD_WORKER_RETENTION_SECONDS",
-        "how long a dead or stopped worker stays on the status page",
-        unit="seconds", aliases=("DEAD_WORKER_RETENTION",), minimum=0,
-    ),
-    "alert_dead_letters": Var(
-        "ALERT_DEAD_LETTERS", "alert when more tasks than this are dead-lettered",
-        unit="tasks", minimum=0,
-    ),
-    "alert_failure_rate": Var(
-        "ALERT_FAILURE_RATE",
-        "alert when live workers' recent failure rate is above this (0.2 = 20 %)",
-        unit="fraction", minimum=0,
-    ),
-}
-
-
-def queue_config_from_env(env: Mapping[str, str] | None = None) -> QueueConfig:
-    """The queue settings alone (benchmarks and tools that talk to the queue directly)."""
-    return load(QueueConfig, env, fields=QUEUE_VARS)
 
 
 # --- shared by several processes ---------------------------------------------------------
@@ -282,6 +206,26 @@ class ApiSettings:
         Var("PROCESS_POOL_SIZE", "processes of the multiprocessing mode", unit="processes",
             minimum=1, default_doc="CPU count"),
         factory=cpu_count,
+    )
+    sse_poll_s: float = setting(
+        Var("SSE_POLL_SECONDS", "how often a job's event stream reads the job",
+            unit="seconds", minimum=0.01),
+        0.5,
+    )
+    sse_keepalive_s: float = setting(
+        Var("SSE_KEEPALIVE_SECONDS", "a `: keepalive` comment on an event stream this long "
+            "without an event", unit="seconds", minimum=0.01),
+        15.0,
+    )
+    sse_max_s: float = setting(
+        Var("SSE_MAX_SECONDS", "longest life of one event stream (the client reconnects)",
+            unit="seconds", minimum=0.01),
+        600.0,
+    )
+    sse_max_streams: int = setting(
+        Var("SSE_MAX_STREAMS", "event streams one API process holds open at once; more "
+            "answer 503 too_many_streams", unit="streams", minimum=1),
+        1000,
     )
     log_level: LogLevel = setting(LOG_LEVEL, "INFO")
     log_format: LogFormat = setting(LOG_FORMAT, "json")

@@ -16,7 +16,7 @@ from distributed.jobs import job_status
 
 SUMMARY_FIELDS = (
     "id", "total", "completed", "dead", "cancelled", "created_at", "started_at", "finished_at",
-    "priority",
+    "priority", "tenant",
 )
 # Ids at the oldest end of the index checked for expiry on each listing (jobs expire
 # RETENTION_DAYS after they finish, so the oldest ones go first).
@@ -42,6 +42,7 @@ def summary_view(job_id: str, values: list[bytes | None]) -> dict[str, Any]:
         "started_at_ms": _int(values[6]),
         "finished_at_ms": _int(values[7]),
         "priority": values[8].decode() if values[8] is not None else None,
+        "tenant": values[9].decode() if values[9] is not None else None,
     }
 
 

@@ -199,7 +199,10 @@ class Queue:
             if not entries and block_ms > 0 and self.client.xread(
                 {self.keys.doorbell(): bell}, count=1, block=block_ms
             ):
-                entries, _ = self.take_entries(consumer=consumer, count=count, order=order)
+                # Woken from idle: one task, as the blocking read took before the fair
+                # share. Every idle worker wakes at once; taking `count` here would let the
+                # first one prefetch a whole slow batch while the others stay idle.
+                entries, _ = self.take_entries(consumer=consumer, count=1, order=order)
             return self._start(entries, consumer=consumer, owner=owner)
 
     def take_entries(

@@ -63,6 +63,29 @@ def caller(request: Any) -> Caller:
     return Caller(tenant=tenant_of(request), admin=is_admin(request))
 
 
+def caller_from_headers(request: Any) -> Caller:
+    """The caller of a plain Django view (outside DRF), by the same rules as the API:
+    401 ``invalid_api_key`` for a bad key, 401 ``authentication_required`` for none when keys
+    are required (as an ApplicationError)."""
+    from image_api.auth import key_for_secret, key_from_headers
+    from image_api.errors import ApplicationError
+
+    secret = key_from_headers(request.META)
+    if secret is None:
+        if settings.AUTH_REQUIRED:
+            raise ApplicationError(
+                "This server requires an API key: send `Authorization: Bearer <key>`.",
+                status=401, code="authentication_required",
+                headers={"WWW-Authenticate": 'Bearer realm="api"'})
+        return Caller()
+    key = key_for_secret(secret)
+    if key is None:
+        raise ApplicationError("The API key is not valid (unknown, malformed or revoked).",
+                               status=401, code="invalid_api_key",
+                               headers={"WWW-Authenticate": 'Bearer realm="api"'})
+    return Caller(tenant=key.id, admin=bool(key.admin))
+
+
 def require_admin(request: Any, action: str) -> None:
     """Raise a 403 ``admin_required`` unless the caller may use the admin actions."""
     if is_admin(request):

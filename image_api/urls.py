@@ -6,6 +6,7 @@ from image_api.cluster.views import WorkersStatusApi
 from image_api.dead_letters.views import DeadLetterApi
 from image_api.images.views import ImageFileApi, ImageListUploadApi
 from image_api.jobs import pools
+from image_api.jobs.events import job_events
 from image_api.jobs.views import (
     JobCancelApi,
     JobCreateDistributedApi,
@@ -14,6 +15,7 @@ from image_api.jobs.views import (
     JobListApi,
     JobOutputApi,
     JobResultsZipApi,
+    JobThumbnailApi,
 )
 from image_api.meta.views import ApiRootApi, FilterListApi, HealthApi, LivenessApi
 
@@ -45,7 +47,10 @@ urlpatterns = [
     path("dead-letters/", DeadLetterApi.as_view(), name="dead-letters"),
     path("jobs/", JobListApi.as_view(), name="jobs"),
     path("jobs/<str:job_id>/", JobDetailApi.as_view(), name="job-detail"),
+    path("jobs/<str:job_id>/events/", job_events, name="job-events"),
     path("jobs/<str:job_id>/cancel/", JobCancelApi.as_view(), name="job-cancel"),
     path("jobs/<str:job_id>/outputs/<int:index>/", JobOutputApi.as_view(), name="job-output"),
+    path("jobs/<str:job_id>/thumbnails/<int:index>/", JobThumbnailApi.as_view(),
+         name="job-thumbnail"),
     path("jobs/<str:job_id>/results.zip", JobResultsZipApi.as_view(), name="job-results-zip"),
 ]

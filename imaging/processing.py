@@ -27,6 +27,7 @@ from imaging.geometry import resize_size
 from imaging.metadata import Metadata, to_srgb
 from imaging.pipeline import Step, needs_only_luma, run_pipeline, steps_from_json
 from imaging.storage import Storage
+from imaging.thumbnails import make_thumbnail
 
 __all__ = [
     "Limits",
@@ -128,7 +129,8 @@ def process_image(
     colour_profile: str = "keep",
 ) -> ProcessResult:
     """Read ``image_id`` from storage, run the steps, write the encoded result at the key the
-    storage derives from job id, index and image id (never a path from outside).
+    storage derives from job id, index and image id (never a path from outside), and its
+    WebP preview (``imaging.thumbnails``) beside it.
 
     The header and the cost model are checked before decoding. Raises ImageError (unknown
     image: 404 image_not_found; undecodable or over budget: 400/413/415), PipelineError
@@ -168,6 +170,9 @@ def process_image(
     encoded = encode_image(output, fmt, quality=quality, effort=effort, metadata=metadata)
     key = storage.output_key(job_id, index, image_id, fmt)
     storage.write_key(key, encoded)
+    # The preview is made from the frame in memory (no decode of what was just written) and
+    # written after the output: a result with a thumbnail always has its output.
+    storage.write_key(storage.thumbnail_key(job_id, index, image_id), make_thumbnail(output))
     out_height, out_width = output.shape[:2]
     return ProcessResult(
         output_key=key,

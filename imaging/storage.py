@@ -6,6 +6,7 @@ Layout::
     <root>/uploads/<image_id>.json     upload metadata
     <root>/samples/<slug><ext>         the built-in sample set (imaging.samples)
     <root>/outputs/<job_id>/<index:04d>-<image_id><ext>   results
+    <root>/outputs/<job_id>/<index:04d>-<image_id>.thumb.webp   their previews
 
 Image ids are ``img_<32 hex>`` (uploads) or ``sample-<slug>``; ids and keys are checked
 against those shapes before any path is built, and a client-supplied file name is kept for
@@ -214,6 +215,12 @@ class Storage:
         if fmt not in OUTPUT_FORMATS:
             raise ValueError(f"unknown output format {fmt!r}")
         return f"outputs/{job_id}/{index:04d}-{image_id}{EXTENSIONS[fmt]}"
+
+    def thumbnail_key(self, job_id: str, index: int, image_id: str) -> str:
+        """Storage key of a result's preview: ``outputs/<job_id>/<index:04d>-<image_id>
+        .thumb.webp`` (beside the output; checked like :meth:`output_key`)."""
+        key = self.output_key(job_id, index, image_id, "webp")
+        return key.removesuffix(".webp") + ".thumb.webp"
 
     def path_for_key(self, key: str) -> Path:
         """Absolute path of a relative key; ValueError for anything that could leave the root

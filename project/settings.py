@@ -121,6 +121,12 @@ DATA_UPLOAD_MAX_NUMBER_FILES = MAX_BATCH_IMAGES
 THREAD_POOL_SIZE = API_SETTINGS.thread_pool_size
 PROCESS_POOL_SIZE = API_SETTINGS.process_pool_size
 
+# Job event streams (image_api/jobs/events.py).
+SSE_POLL_SECONDS = API_SETTINGS.sse_poll_s
+SSE_KEEPALIVE_SECONDS = API_SETTINGS.sse_keepalive_s
+SSE_MAX_SECONDS = API_SETTINGS.sse_max_s
+SSE_MAX_STREAMS = API_SETTINGS.sse_max_streams
+
 # Distributed mode. REDIS_URL unset means "no Redis": the distributed endpoints answer 503.
 # The same variables configure the workers (common/settings.py, QUEUE_VARS).
 DISTRIBUTED = API_SETTINGS.queue

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     extend_schema,
 )
@@ -14,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from image_api.cluster.selectors import workers_status
+from image_api.cluster.serializers import WorkersStatusSerializer
 from image_api.schema import ErrorSerializer
 from image_api.tenancy import caller
 
@@ -22,7 +22,7 @@ class WorkersStatusApi(APIView):
     @extend_schema(
         summary="Workers, queue figures, throughput and alerts",
         description="Cost grows with the number of workers, not of tasks.",
-        responses={200: OpenApiTypes.OBJECT, 503: ErrorSerializer},
+        responses={200: WorkersStatusSerializer, 503: ErrorSerializer},
     )
     def get(self, request: Request) -> Response:
         return Response(workers_status(caller(request)))

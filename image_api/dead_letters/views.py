@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.validators import RegexValidator
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     extend_schema,
     inline_serializer,
@@ -25,6 +24,30 @@ from image_api.tenancy import caller, require_admin
 
 # A dead-letter page starts at most this far in (Redis sorted sets hold at most 2^32 - 1).
 MAX_DEAD_LETTER_OFFSET = 2**32
+
+
+class DeadLetterErrorSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    message = serializers.CharField()
+    attempt = serializers.IntegerField(required=False)
+
+
+class DeadLetterSerializer(serializers.Serializer):
+    task_id = serializers.CharField()
+    job_id = serializers.CharField()
+    index = serializers.IntegerField(allow_null=True)
+    image = serializers.CharField(allow_null=True)
+    attempts = serializers.IntegerField(allow_null=True)
+    error = DeadLetterErrorSerializer(allow_null=True)
+    worker = serializers.CharField(allow_null=True)
+    dead_at = serializers.DateTimeField()
+
+
+class DeadLetterListSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    items = DeadLetterSerializer(many=True)
 
 
 class DeadLetterApi(APIView):
@@ -60,7 +83,7 @@ class DeadLetterApi(APIView):
     @extend_schema(
         summary="List dead-lettered tasks (newest first)",
         parameters=[PageSerializer],
-        responses={200: OpenApiTypes.OBJECT, 400: ErrorSerializer, 503: ErrorSerializer},
+        responses={200: DeadLetterListSerializer, 400: ErrorSerializer, 503: ErrorSerializer},
     )
     def get(self, request: Request) -> Response:
         page = self.PageSerializer(data=request.query_params)

@@ -58,7 +58,7 @@ def job_get(job_id: str, viewer: Caller) -> dict[str, Any] | None:
     return found
 
 
-def _job_or_404(job_id: str, viewer: Caller) -> dict[str, Any]:
+def job_or_404(job_id: str, viewer: Caller) -> dict[str, Any]:
     job = job_get(job_id, viewer)
     if job is None:
         raise ApplicationError(
@@ -70,7 +70,7 @@ def _job_or_404(job_id: str, viewer: Caller) -> dict[str, Any]:
 def job_output(job_id: str, index: int, viewer: Caller) -> tuple[Path, str, str]:
     """(path, format, download name) of output `index` of a job; 404 ApplicationError if there
     is none."""
-    job = _job_or_404(job_id, viewer)
+    job = job_or_404(job_id, viewer)
     results = job["results"]
     if not 0 <= index < len(results):
         raise ApplicationError(
@@ -101,7 +101,7 @@ def output_download_name(storage: Storage, image_id: str, path: Path) -> str:
 def job_output_files(job_id: str, viewer: Caller) -> list[tuple[str, Path]]:
     """(archive name, path) of every completed output still stored, in image order. Entries
     are named after the original files ("holiday.png"; a repeat becomes "holiday (2).png")."""
-    job = _job_or_404(job_id, viewer)
+    job = job_or_404(job_id, viewer)
     storage = get_storage()
     paths, names = [], []
     for result in job["results"]:
@@ -303,6 +303,20 @@ def _page(
         elif strict:
             return None
     return total, items
+
+
+def job_summary(job_id: str, viewer: Caller) -> dict[str, Any] | None:
+    """One job as an item of the job list (counts, no per-image results), or None when it
+    does not exist for ``viewer``."""
+    job = Job.objects.filter(pk=job_id).defer("pipeline").first()
+    if job is not None:
+        return _local_item(job) if viewer.may_see(job.owner) else None
+    if not queue_config().redis_url:
+        return None
+    summary = broker().job_summaries([job_id]).get(job_id)
+    if summary is None or not viewer.may_see(summary.get("tenant")):
+        return None
+    return _distributed_item(summary)
 
 
 def job_list(

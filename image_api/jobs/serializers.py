@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from image_api.jobs.thumbnails import thumbnail_path
 from image_api.schema import absolute_url
 
 
@@ -20,9 +22,19 @@ class ResultErrorSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+@extend_schema_field({"oneOf": [{"type": "number"}, {"type": "string"}, {"type": "boolean"}],
+                      "nullable": True})
+class ParamValueField(serializers.Field):
+    """A filter parameter's value, passed through as it is."""
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
 class StepSerializer(serializers.Serializer):
     filter = serializers.CharField()
-    params = serializers.DictField()
+    params = serializers.DictField(child=ParamValueField(),
+                                   help_text="Parameter name -> value (see GET /api/filters/).")
 
 
 class JobResultSerializer(serializers.Serializer):
@@ -30,6 +42,9 @@ class JobResultSerializer(serializers.Serializer):
     image = serializers.CharField()
     status = serializers.ChoiceField(choices=["completed", "failed"])
     output_url = serializers.URLField(read_only=True, allow_null=True)
+    thumbnail_url = serializers.URLField(
+        read_only=True, allow_null=True,
+        help_text="WebP preview, at most 256 px on its longest side (null when none).")
     format = serializers.CharField(allow_null=True)
     width = serializers.IntegerField(allow_null=True)
     height = serializers.IntegerField(allow_null=True)
@@ -68,11 +83,16 @@ class JobSerializer(serializers.Serializer):
         data = super().to_representation(instance)
         request = self.context.get("request")
         data["results_url"] = absolute_url(request, "image_api:job-results-zip", job_id=data["id"])
-        for result in data["results"]:
+        for result, raw in zip(data["results"], instance["results"], strict=True):
+            result["thumbnail_url"] = None
             if result["status"] == "completed":
                 result["output_url"] = absolute_url(
                     request, "image_api:job-output", job_id=data["id"], index=result["index"]
                 )
+                if thumbnail_path(data["id"], raw) is not None:
+                    result["thumbnail_url"] = absolute_url(
+                        request, "image_api:job-thumbnail", job_id=data["id"],
+                        index=result["index"])
         return data
 
 

@@ -23,7 +23,12 @@ from distributed.keys import PRIORITIES
 from image_api.errors import ApplicationError
 from image_api.jobs import pools
 from image_api.jobs.deletion import job_delete
-from image_api.jobs.selectors import job_get, job_list, job_output, job_output_files
+from image_api.jobs.selectors import (
+    job_get,
+    job_list,
+    job_output,
+    job_output_files,
+)
 from image_api.jobs.serializers import (
     JOB_MODES,
     JOB_STATUSES,
@@ -34,6 +39,7 @@ from image_api.jobs.serializers import (
     job_serializer_class,
 )
 from image_api.jobs.services import job_cancel, job_run_local, job_submit_distributed
+from image_api.jobs.thumbnails import job_thumbnail
 from image_api.parsing import (
     PageQuerySerializer,
     StrictBooleanField,
@@ -185,6 +191,22 @@ class JobOutputApi(APIView):
     def get(self, request: Request, job_id: str, index: int) -> FileResponse:
         path, fmt, name = job_output(checked_job_id(job_id), index, caller(request))
         return FileResponse(path.open("rb"), content_type=CONTENT_TYPES[fmt], filename=name)
+
+
+class JobThumbnailApi(APIView):
+    content_negotiation_class = BinaryContentNegotiation
+
+    @extend_schema(
+        summary="The WebP preview of one output of a job",
+        operation_id="jobs_thumbnails_retrieve",
+        description="At most 256 px on its longest side, made from the output by whatever "
+        "made the output. 404 thumbnail_not_found when the result has none.",
+        parameters=[JOB_ID_PARAMETER],
+        responses={(200, "image/webp"): OpenApiTypes.BINARY, 404: ErrorSerializer},
+    )
+    def get(self, request: Request, job_id: str, index: int) -> FileResponse:
+        path = job_thumbnail(checked_job_id(job_id), index, caller(request))
+        return FileResponse(path.open("rb"), content_type="image/webp")
 
 
 class JobResultsZipApi(APIView):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -76,6 +77,36 @@ class LivenessApi(ProbeView):
         return Response({"status": "ok"})
 
 
+@extend_schema_field(OpenApiTypes.NUMBER)
+class NumberField(serializers.Field):
+    """A number passed through as it is (an int stays an int)."""
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class DependencySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "error", "not_configured"])
+    message = serializers.CharField(required=False, help_text="Why it failed.")
+
+
+class FilterParamSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.CharField()
+    default = serializers.JSONField(allow_null=True)
+    description = serializers.CharField()
+    minimum = NumberField(required=False)
+    maximum = NumberField(required=False)
+    choices = serializers.ListField(child=serializers.JSONField(), required=False)
+    nullable = serializers.BooleanField(required=False)
+
+
+class FilterSchemaSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    params = FilterParamSerializer(many=True)
+
+
 class HealthApi(ProbeView):
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -84,7 +115,7 @@ class HealthApi(ProbeView):
         status = serializers.ChoiceField(choices=["ok", "degraded", "error"])
         version = serializers.CharField()
         dependencies = serializers.DictField(
-            child=serializers.DictField(),
+            child=DependencySerializer(),
             help_text='Per dependency: {"status": "ok" | "error" | "not_configured", ...}.',
         )
 
@@ -101,7 +132,7 @@ class FilterListApi(APIView):
             ref_name = "FilterList"
 
         filters = serializers.ListField(
-            child=serializers.DictField(),
+            child=FilterSchemaSerializer(),
             help_text="Each filter: name, description and params (name, type, default, "
             "description, minimum/maximum/choices/nullable when set).",
         )

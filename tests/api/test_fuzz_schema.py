@@ -56,6 +56,7 @@ OPERATIONS = [
     "POST /api/jobs/{job_id}/cancel/",
     "GET /api/jobs/{job_id}/outputs/{index}/",
     "GET /api/jobs/{job_id}/results.zip",
+    "GET /api/jobs/{job_id}/thumbnails/{index}/",
     "POST /api/process-batch/distributed/",
     "POST /api/process-batch/multiprocessing/",
     "POST /api/process-batch/threading/",

@@ -26,7 +26,7 @@ from imaging.codecs import encode_image, inspect_image
 from imaging.samples import make_scene
 from imaging.storage import Storage
 from tests.support.redis import assert_counts_add_up
-from tests.support.tasks import noop_tasks, sleep_tasks
+from tests.support.tasks import noop_tasks, sleep_tasks, submit_tasks
 from tests.support.workers import wait_until
 
 pytestmark = pytest.mark.slow
@@ -88,6 +88,27 @@ def test_three_workers_complete_sixty_tasks_and_share_them(
     wait_until(lambda: sum(w["tasks_completed"] for w in cluster_status(
         redis_client, queue_config)["workers"]) == 60, 10, message="heartbeat counts")
     assert all(w.proc.poll() is None for w in workers), done
+
+
+def test_idle_workers_share_a_slow_batch_after_a_quick_one(
+    queue, redis_client, queue_config, start_worker
+):
+    # Given three workers whose fetch size grew on quick tasks, then idle (blocked on the
+    # doorbell)
+    for i in (1, 2, 3):
+        start_worker(f"w{i}")
+    quick = submit_tasks(queue, 600)
+    wait_until(lambda: finished(redis_client, queue_config, quick), 60, message="quick tasks")
+    time.sleep(1.0)
+    # When six slow tasks arrive at once
+    slow = submit_tasks(queue, 6, seconds=0.6)
+    job = wait_until(lambda: finished(redis_client, queue_config, slow), 60,
+                     message="slow tasks")
+    # Then every worker takes some: a woken worker takes one task, not a prefetch's worth
+    by_worker = collections.Counter(t["result"].worker for t in job["tasks"])
+    assert set(by_worker) == {"w1", "w2", "w3"}, by_worker
+    assert max(by_worker.values()) <= 3, by_worker
+    assert_counts_add_up(redis_client, queue_config)
 
 
 def test_task_of_a_killed_worker_completes_on_another_worker(

@@ -1,0 +1,163 @@
+"""Job-finished callbacks: the HTTP side, shared by the API (local modes) and the workers.
+
+- :func:`check_url`: http/https only, no credentials, at most MAX_URL_CHARS, the host resolved
+  and every address it resolves to public (not private, loopback, link-local, multicast,
+  reserved or unspecified) unless ``allow_private``. Raises :class:`CallbackRefused`.
+- :func:`deliver`: one POST of the body, signed, to an address checked *at delivery time*
+  (so a name that resolved to a public address at submission and to 127.0.0.1 now is refused:
+  DNS rebinding), connecting to that very address; redirects are never followed.
+- :func:`signature`: ``sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body)>``, sent as
+  ``X-Imgproc-Signature`` with the timestamp in ``X-Imgproc-Timestamp``.
+
+Not wired yet: submissions do not take a ``callback_url`` and nothing calls :func:`deliver`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+__all__ = ["MAX_URL_CHARS", "Attempt", "CallbackRefused", "Target", "backoff_s", "check_url",
+           "deliver", "signature"]
+
+MAX_URL_CHARS = 2048
+SIGNATURE_HEADER = "X-Imgproc-Signature"
+TIMESTAMP_HEADER = "X-Imgproc-Timestamp"
+_MAX_RESPONSE_BYTES = 4096
+
+
+class CallbackRefused(ValueError):
+    """A callback URL that may not be used; ``str()`` says why."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked URL: where to connect (``address``) and what to ask for."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One delivery attempt: when (epoch ms), the HTTP status or the error, how long."""
+
+    at_ms: int
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
+                or ip.is_reserved or ip.is_unspecified or not ip.is_global)
+
+
+def check_url(url: str, *, allow_private: bool = False) -> Target:
+    """The checked target of ``url`` (see the module docstring); CallbackRefused if not."""
+    if not isinstance(url, str) or not url or len(url) > MAX_URL_CHARS:
+        raise CallbackRefused(f"a callback URL has 1 to {MAX_URL_CHARS} characters")
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise CallbackRefused("a callback URL has no spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise CallbackRefused(f"not a URL: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise CallbackRefused("a callback URL is http:// or https://")
+    if parts.username is not None or parts.password is not None:
+        raise CallbackRefused("a callback URL carries no credentials")
+    host = parts.hostname
+    if not host:
+        raise CallbackRefused("a callback URL names a host")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise CallbackRefused(f"the callback host {host!r} does not resolve") from exc
+    addresses = [str(info[4][0]) for info in infos]
+    if not allow_private:
+        refused = [a for a in addresses if not _public(a)]
+        if refused:
+            raise CallbackRefused(f"the callback host {host!r} resolves to a non-public "
+                                  f"address ({refused[0]})")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(parts.scheme, host, port, path, addresses[0])
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=<hex>`` of HMAC-SHA256 keyed by ``secret`` over ``"<timestamp>." + body``."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"sha256={digest.hexdigest()}"
+
+
+def backoff_s(attempt: int, *, base_s: float, max_s: float) -> float:
+    """The wait before attempt ``attempt + 1`` (attempt 1 waits ``base_s``), doubling, capped."""
+    return float(min(max_s, base_s * 2 ** max(0, attempt - 1)))
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to a fixed address, with the certificate checked against the host name."""
+
+    def __init__(self, target: Target, timeout_s: float) -> None:
+        super().__init__(target.host, target.port, timeout=timeout_s,
+                         context=ssl.create_default_context())
+        self._address = target.address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+def deliver(url: str, body: bytes, *, secret: str, allow_private: bool = False,
+            timeout_s: float = 5.0) -> Attempt:
+    """POST ``body`` (JSON) to ``url`` once, signed; the outcome as an :class:`Attempt`
+    (never raises for network errors or a refused URL: they are the attempt's ``error``)."""
+    started = time.perf_counter()
+    at_ms = int(time.time() * 1000)
+
+    def done(status: int | None, error: str | None) -> Attempt:
+        return Attempt(at_ms, status, error, round((time.perf_counter() - started) * 1000, 1))
+
+    try:
+        target = check_url(url, allow_private=allow_private)
+    except CallbackRefused as exc:
+        return done(None, f"refused: {exc}")
+    timestamp = str(at_ms // 1000)
+    connection: http.client.HTTPConnection
+    if target.scheme == "https":
+        connection = _PinnedHTTPSConnection(target, timeout_s)
+    else:
+        connection = http.client.HTTPConnection(target.address, target.port, timeout=timeout_s)
+    host_header = target.host if ":" not in target.host else f"[{target.host}]"
+    if target.port not in (80, 443):
+        host_header += f":{target.port}"
+    headers = {"Host": host_header, "Content-Type": "application/json",
+               "User-Agent": "imgproc-callback/1", TIMESTAMP_HEADER: timestamp,
+               SIGNATURE_HEADER: signature(secret, timestamp, body)}
+    try:
+        connection.request("POST", target.path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read(_MAX_RESPONSE_BYTES)  # a redirect is an answer, never followed
+        return done(response.status, None)
+    except (OSError, http.client.HTTPException) as exc:
+        return done(None, f"{type(exc).__name__}: {exc}"[:300])
+    finally:
+        connection.close()

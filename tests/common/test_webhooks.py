@@ -1,0 +1,128 @@
+"""Callback delivery (common/webhooks.py) against a real HTTP receiver on 127.0.0.1: the
+signature, the body, no redirects followed, and the SSRF refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from common.webhooks import CallbackRefused, backoff_s, check_url, deliver, signature
+
+SECRET = "s3cret-for-tests"
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.statuses: list[int] = []  # answered in turn; 200 once exhausted
+        self.redirect_to: str | None = None
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append({"path": self.path, "headers": dict(self.headers),
+                                          "body": body})
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                if receiver.redirect_to:
+                    self.send_header("Location", receiver.redirect_to)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    thread = threading.Thread(target=r.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield r
+    finally:
+        r.server.shutdown()
+        r.server.server_close()
+        thread.join(5)
+
+
+def test_a_delivery_is_signed_over_the_timestamp_and_the_body(receiver):
+    body = json.dumps({"id": "job_1", "status": "completed"}).encode()
+
+    attempt = deliver(f"{receiver.url}/hook?x=1", body, secret=SECRET, allow_private=True)
+
+    assert attempt.ok and attempt.status_code == 200 and attempt.error is None
+    [request] = receiver.requests
+    assert request["path"] == "/hook?x=1" and request["body"] == body
+    headers = request["headers"]
+    expected = hmac.new(SECRET.encode(), headers["X-Imgproc-Timestamp"].encode() + b"." + body,
+                        hashlib.sha256).hexdigest()
+    assert headers["X-Imgproc-Signature"] == f"sha256={expected}"
+    assert headers["Content-Type"] == "application/json"
+    assert signature(SECRET, headers["X-Imgproc-Timestamp"], body + b" ") != \
+        headers["X-Imgproc-Signature"]
+
+
+def test_an_error_status_is_recorded_and_a_redirect_is_not_followed(receiver):
+    receiver.statuses = [500, 302]
+    receiver.redirect_to = f"{receiver.url}/elsewhere"
+
+    first = deliver(receiver.url, b"{}", secret=SECRET, allow_private=True)
+    second = deliver(receiver.url, b"{}", secret=SECRET, allow_private=True)
+
+    assert (first.ok, first.status_code) == (False, 500)
+    assert (second.ok, second.status_code) == (False, 302)
+    assert [r["path"] for r in receiver.requests] == ["/", "/"]  # /elsewhere never asked
+
+
+def test_a_loopback_receiver_is_refused_without_the_setting(receiver):
+    attempt = deliver(receiver.url, b"{}", secret=SECRET, allow_private=False)
+
+    assert attempt.status_code is None and attempt.error.startswith("refused:")
+    assert receiver.requests == []
+
+
+def test_an_unreachable_receiver_is_an_error_not_an_exception():
+    attempt = deliver("http://127.0.0.1:9/", b"{}", secret=SECRET, allow_private=True,
+                      timeout_s=2)
+
+    assert attempt.status_code is None and "Error" in attempt.error
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1/", "http://localhost/", "http://10.1.2.3/", "http://192.168.0.1/",
+    "http://172.16.0.1/", "http://169.254.169.254/latest/meta-data/", "http://[::1]/",
+    "http://[::ffff:127.0.0.1]/", "http://224.0.0.1/", "http://0.0.0.0/", "http://240.0.0.1/",
+    "http://100.64.0.1/", "http://[fe80::1]/", "http://[fc00::1]/",
+])
+def test_non_public_addresses_are_refused(url):
+    with pytest.raises(CallbackRefused, match="non-public"):
+        check_url(url)
+
+
+@pytest.mark.parametrize("url", [
+    "ftp://example.com/", "file:///etc/passwd", "gopher://x/", "http://user:pw@127.0.0.1/",
+    "http:///nohost", "http://127.0.0.1:99999/", "http://exa mple.com/", "",
+    "http://x/" + "a" * 2048, "http://no-such-host.invalid/",
+])
+def test_malformed_or_unusable_urls_are_refused(url):
+    with pytest.raises(CallbackRefused):
+        check_url(url, allow_private=True)
+
+
+def test_the_setting_allows_private_addresses():
+    assert check_url("http://127.0.0.1:8080/h", allow_private=True).address == "127.0.0.1"
+
+
+def test_backoff_doubles_and_is_capped():
+    assert [backoff_s(n, base_s=1, max_s=5) for n in (1, 2, 3, 4)] == [1, 2, 4, 5]
