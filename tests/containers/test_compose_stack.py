@@ -219,12 +219,21 @@ def test_a_worker_killed_while_holding_a_task_loses_nothing(
     # Given a batch and worker-1 in the middle of one of its tasks
     job_id = submit(api, {**HEAVY, "images": sample_ids(api) * 6})
 
+    seen: list[dict[str, Any]] = []
+
     def holding() -> str | None:
         info = worker_info(api, "worker-1")
+        seen.append({w["id"]: (w["status"], w.get("current_task"))
+                     for w in api.get("/api/workers/status/")["workers"]})
         task = info.get("current_task") or ""
         return task if task.startswith(job_id) else None
 
-    wait_until(holding, 60, 0.1, message="worker-1 to hold a task of the batch")
+    try:
+        wait_until(holding, 60, 0.1, message="worker-1 to hold a task of the batch")
+    except BaseException:
+        print("status samples:", seen[::20], "job:", api.get(f"/api/jobs/{job_id}/")["progress"])
+        print(stack.run("logs", "--tail", "40", "worker-1", check=False).stdout[-6000:])
+        raise
 
     # When it is killed outright
     stack.run("kill", "-s", "SIGKILL", "worker-1")
