@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
+import re
 import socket
 import time
 
 import pytest
+import yaml
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import AsyncClient, Client
 from prometheus_client.parser import text_string_to_metric_families
@@ -17,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from image_api.auth import create_key
 from imaging.storage import Storage
 from tests.support.tasks import submit_tasks
-from tests.support.workers import wait_until
+from tests.support.workers import ROOT, wait_until
 
 pytestmark = pytest.mark.django_db
 SEED = {"filters": ["sharpen", "edges"],
@@ -215,3 +218,38 @@ def test_a_metrics_token_is_a_read_only_credential_for_prometheus(settings):
     denied = Client().get("/api/jobs/", headers={"authorization":
                                                  f"Bearer {settings.METRICS_TOKEN}"})
     assert denied.status_code == 401
+
+
+def expressions(node) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["expr"]] if isinstance(node.get("expr"), str) else []
+        return found + [e for value in node.values() for e in expressions(value)]
+    if isinstance(node, list):
+        return [e for item in node for e in expressions(item)]
+    return []
+
+
+def test_the_dashboard_and_the_alerts_name_only_metrics_the_scrape_exposes(
+    api, png_bytes, start_worker
+):
+    # Given a scrape with every family filled in (a job ran, a request was timed)
+    start_worker("w1")
+    image = upload(api, png_bytes())
+    body = api.post("/api/process-batch/distributed/", {**SEED, "images": [image]},
+                    format="json").json()
+    wait_until(lambda: finished(api, body["id"]), 60, message="the job to finish")
+    exposed = {sample for family in scrape().values() for sample, _ in family
+               if sample != "_type"}
+    # When the Grafana dashboard and the alert rules are read
+    dashboard = json.loads((ROOT / "deploy/grafana/imgproc-dashboard.json").read_text())
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    rules = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())
+    for source, exprs in (("dashboard", expressions(panels)), ("alerts", expressions(rules))):
+        named = {n for e in exprs for n in re.findall(r"\bimgproc_[a-z0-9_]+", e)}
+        # Then every metric they name is in the scrape
+        assert named and named <= exposed, (source, sorted(named - exposed))
+    titles = " ".join(p["title"].lower() for p in panels)
+    for topic in ("queue depth", "throughput", "failures", "filter", "workers", "latency"):
+        assert topic in titles
+    assert all(p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+               for p in panels)
