@@ -18,11 +18,13 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
-from prometheus_client import Histogram
+from prometheus_client import Histogram, disable_created_metrics
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
+# No `_created` series: multiprocess mode cannot have them, so one process would differ.
+disable_created_metrics()
 # Not in prometheus-client's default registry: the scrape builds its own (views.py).
 REQUEST_SECONDS = Histogram(
     "imgproc_http_request_duration_seconds",
