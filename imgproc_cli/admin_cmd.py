@@ -7,7 +7,13 @@ from urllib.parse import quote
 import click
 
 from imgproc_cli.context import Context, pass_context
-from imgproc_cli.tables import dead_letters_table, job_table, jobs_table, workers_table
+from imgproc_cli.tables import (
+    dead_letters_table,
+    job_table,
+    jobs_table,
+    queue_line,
+    workers_table,
+)
 
 JOB_STATUSES = ["queued", "running", "completed", "completed_with_errors", "failed",
                 "cancelled"]
@@ -71,6 +77,7 @@ def workers(ctx: Context) -> None:
         ctx.ui.print_json(status)
         return
     ctx.ui.print_table(workers_table(status))
+    ctx.ui.print(queue_line(status))
     for alert in status.get("alerts") or []:
         ctx.ui.print(f"{alert.get('severity', 'alert')}: {alert.get('message')}",
                      style="bold red" if alert.get("severity") == "critical" else "yellow")

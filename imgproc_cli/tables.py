@@ -25,17 +25,24 @@ def _plain(value: Any) -> str:
     return _s(value).replace("[", r"\[")
 
 
+def _when(value: Any) -> str:
+    """An ISO timestamp to the second: 2026-11-25 09:05:37."""
+    text = _s(value)
+    return text[:19].replace("T", " ") if len(text) >= 19 else text
+
+
 def jobs_table(page: dict[str, Any]) -> Table:
     table = Table(title=f"Jobs {page.get('offset', 0) + 1}-"
                   f"{page.get('offset', 0) + len(page.get('items', []))} of {page.get('total')}")
     for name in ("id", "mode", "status", "priority", "done", "failed", "created"):
-        table.add_column(name, no_wrap=name == "id")
+        # An id is copied into the next command: never cut (job_ + 32 hex digits).
+        table.add_column(name, overflow="fold", min_width=36 if name == "id" else None)
     for job in page.get("items", []):
         progress = job.get("progress") or {}
         done = sum(int(progress.get(k) or 0) for k in ("completed", "failed", "cancelled"))
         table.add_row(_plain(job.get("id")), _plain(job.get("mode")), _styled(job.get("status")),
                       _plain(job.get("priority")), f"{done}/{job.get('total')}",
-                      _s(progress.get("failed")), _plain(job.get("created_at")))
+                      _s(progress.get("failed")), _when(job.get("created_at")))
     return table
 
 
@@ -46,14 +53,14 @@ def job_table(job: dict[str, Any]) -> Table:
             "(" + ", ".join(f"{k}={v}" for k, v in (step.get("params") or {}).items()) + ")")
         for step in job.get("pipeline") or [])
     table = Table(title=f"{job.get('id')}  {job.get('mode')}  {job.get('status')}",
-                  caption=f"pipeline: {steps or '(none)'}; created {job.get('created_at')}, "
-                  f"finished {job.get('finished_at') or '-'}")
+                  caption=f"pipeline: {steps or '(none)'}\ncreated {_when(job.get('created_at'))}"
+                  f", finished {_when(job.get('finished_at')) or '-'}")
     columns = ["#", "image", "status", "format", "size", "ms"]
     if distributed:
-        columns += ["attempts", "worker"]
+        columns += ["tries", "worker"]
     columns.append("error")
     for name in columns:
-        table.add_column(name, overflow="fold")
+        table.add_column(name, overflow="fold", min_width=36 if name == "image" else None)
     for result in job.get("results") or []:
         size = (f"{result.get('width')}x{result.get('height')}"
                 if result.get("width") else "")
@@ -69,14 +76,17 @@ def job_table(job: dict[str, Any]) -> Table:
     return table
 
 
-def workers_table(status: dict[str, Any]) -> Table:
+def queue_line(status: dict[str, Any]) -> str:
     queue = status.get("queue") or {}
     pending = queue.get("pending") or {}
-    caption = (f"pending {queue.get('pending_total', 0)} (high {pending.get('high', 0)}, "
-               f"normal {pending.get('normal', 0)}, low {pending.get('low', 0)}), "
-               f"running {queue.get('in_progress', 0)}, delayed {queue.get('delayed', 0)}, "
-               f"completed {queue.get('completed', 0)}, dead {queue.get('dead_lettered', 0)}")
-    table = Table(title="Workers", caption=caption)
+    return (f"queue: pending {queue.get('pending_total', 0)} (high {pending.get('high', 0)}, "
+            f"normal {pending.get('normal', 0)}, low {pending.get('low', 0)}), "
+            f"running {queue.get('in_progress', 0)}, delayed {queue.get('delayed', 0)}, "
+            f"completed {queue.get('completed', 0)}, dead {queue.get('dead_lettered', 0)}")
+
+
+def workers_table(status: dict[str, Any]) -> Table:
+    table = Table(title="Workers")
     for name in ("id", "status", "state", "heartbeat", "task", "done", "failed", "host/pid"):
         table.add_column(name, overflow="fold")
     for worker in status.get("workers") or []:
@@ -98,5 +108,5 @@ def dead_letters_table(page: dict[str, Any]) -> Table:
         table.add_row(_plain(item.get("task_id")), _plain(item.get("image")),
                       _s(item.get("attempts")),
                       _plain(f"{error.get('kind')}: {error.get('message')}" if error else ""),
-                      _plain(item.get("worker")), _plain(item.get("dead_at")))
+                      _plain(item.get("worker")), _when(item.get("dead_at")))
     return table
