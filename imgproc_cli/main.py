@@ -11,7 +11,7 @@ import click
 
 from imgproc_cli import __version__
 from imgproc_cli.admin_cmd import cancel, dead_letters, drain, job, jobs, workers
-from imgproc_cli.client import DEFAULT_API_URL, Client
+from imgproc_cli.client import DEFAULT_API_URL, MAX_429_RETRIES, Client
 from imgproc_cli.context import Context
 from imgproc_cli.errors import (
     EXIT_INTERRUPTED,
@@ -35,11 +35,14 @@ HINTS = {
               show_default=True, show_envvar=True, help="The API server.")
 @click.option("--api-key", envvar="IMGPROC_API_KEY", show_envvar=True,
               help="API key, sent as `Authorization: Bearer <key>`.")
+@click.option("--retries", type=click.IntRange(0, 100), default=MAX_429_RETRIES,
+              show_default=True, help="How often a 429 (server busy) is retried after its "
+              "Retry-After (each wait at most 60 s).")
 @click.option("--json", "json_", is_flag=True, help="Print JSON for programs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or notes.")
 @click.version_option(__version__, prog_name="imgproc")
 @click.pass_context
-def cli(ctx: click.Context, api_url: str, api_key: str | None, json_: bool,
+def cli(ctx: click.Context, api_url: str, api_key: str | None, retries: int, json_: bool,
         quiet: bool) -> None:
     """Client of the image-processing API: submit folders of images and download the
     results, follow jobs, look after workers and dead letters.
@@ -50,7 +53,8 @@ def cli(ctx: click.Context, api_url: str, api_key: str | None, json_: bool,
     5 server error (5xx); 6 job finished with images not completed; 130 interrupted."""
     ui = Ui(quiet=quiet)
     try:
-        client = Client(api_url, api_key or None, notify=lambda line: ui.note(line, "yellow"))
+        client = Client(api_url, api_key or None, max_429_retries=retries,
+                        notify=lambda line: ui.note(line, "yellow"))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--api-url") from exc
     ctx.obj = Context(client=client, ui=ui, json=json_, api_url=client.base_url,

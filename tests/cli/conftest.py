@@ -52,24 +52,25 @@ def queue_config(live_config: QueueConfig) -> QueueConfig:
     return live_config
 
 
-@pytest.fixture(scope="module")
-def live_api(live_config: QueueConfig, tmp_path_factory: pytest.TempPathFactory
-             ) -> Iterator[LiveApi]:
-    base = tmp_path_factory.mktemp("cli-api")
+@contextlib.contextmanager
+def serve_api(config: QueueConfig, base: Path, **env: str) -> Iterator[LiveApi]:
+    """A uvicorn API server on a free loopback port, its database migrated, its storage and
+    var directory under ``base``; stopped (SIGTERM, then SIGKILL) on the way out."""
     media = base / "media"
-    media.mkdir()
-    env = worker_env(live_config, media, VAR_DIR=str(base / "var"), SSE_POLL_SECONDS="0.05",
-                     DJANGO_ALLOWED_HOSTS="127.0.0.1", THROTTLE_RATE="")
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env,
-                   check=True, timeout=120)
+    media.mkdir(parents=True)
+    server_env = worker_env(config, media, VAR_DIR=str(base / "var"), SSE_POLL_SECONDS="0.05",
+                            DJANGO_ALLOWED_HOSTS="127.0.0.1", THROTTLE_RATE="", **env)
+    server_env.pop("DJANGO_SETTINGS_MODULE", None)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT,
+                   env=server_env, check=True, timeout=120)
     port = free_port()
     log_path = base / "uvicorn.log"
     log = log_path.open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1",
          "--port", str(port), "--no-access-log"],
-        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        cwd=ROOT, env=server_env, stdin=subprocess.DEVNULL, stdout=log,
+        stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         def up() -> bool:
@@ -78,7 +79,7 @@ def live_api(live_config: QueueConfig, tmp_path_factory: pytest.TempPathFactory
                 return requests.get(f"{url}/api/health/live/", timeout=2).ok
             return False
         wait_until(up, 60, message="the API server to answer")
-        yield LiveApi(url=url, media_root=media, config=live_config)
+        yield LiveApi(url=url, media_root=media, config=config)
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGTERM)
@@ -88,6 +89,13 @@ def live_api(live_config: QueueConfig, tmp_path_factory: pytest.TempPathFactory
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(10)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def live_api(live_config: QueueConfig, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[LiveApi]:
+    with serve_api(live_config, tmp_path_factory.mktemp("cli-api")) as api:
+        yield api
 
 
 def cli_env(api_url: str, cache_dir: Path, **extra: str) -> dict[str, str]:

@@ -3,7 +3,11 @@ names with the same pixels as the pipeline run here, reruns that submit nothing 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +17,8 @@ from PIL import Image
 
 from imaging.codecs import decode_image
 from imaging.pipeline import parse_pipeline, run_pipeline
+from tests.cli.conftest import cli_env, serve_api
+from tests.support.workers import ROOT, wait_until
 
 FILTERS = ["-f", "sharpen:intensity=3", "-f", "edges:threshold1=50,threshold2=150"]
 STEPS = {"steps": [{"filter": "sharpen", "params": {"intensity": 3}},
@@ -110,3 +116,39 @@ def test_a_folder_is_processed_by_workers_and_a_rerun_is_the_same_job(
     assert json.loads(again.stdout)["duplicate"] is True
     assert "submitted before" in again.stderr
     assert jobs_of(live_api.url, "distributed") == before
+
+
+@pytest.mark.slow
+def test_a_full_queue_429_is_retried_until_the_workers_make_room(
+        live_config, photo_folder, tmp_path, start_worker):
+    # Given a server whose queue holds 2 open tasks, full with another job's 2 tasks
+    config = dataclasses.replace(live_config, prefix="cap", max_queued_tasks=2)
+    with serve_api(config, tmp_path / "capped", MAX_QUEUED_TASKS="2") as api:
+        first = requests.post(f"{api.url}/api/process-batch/distributed/",
+                              json={"filters": ["grayscale"], "images": [
+                                  "sample-landscape", "sample-portrait"]}, timeout=30)
+        assert first.status_code == 202, first.text
+        out = tmp_path / "out"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "imgproc_cli", "--retries", "60", "submit",
+             str(photo_folder / "a.png"), "-f", "invert", "--out", str(out)],
+            cwd=ROOT, env=cli_env(api.url, tmp_path / "cache"), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            # When the CLI's submission has been refused at least once (its upload is stored,
+            # no job of its own yet, a Retry-After of 1 s waited)...
+            wait_until(lambda: list((api.media_root / "uploads").glob("img_*.json")), 30,
+                       message="the CLI's upload")
+            time.sleep(2.5)
+            assert len(requests.get(f"{api.url}/api/jobs/", timeout=10).json()["items"]) == 1
+            # ...and a worker then empties the queue
+            start_worker("w-cap", media_root=api.media_root, REDIS_PREFIX="cap")
+            _, stderr = proc.communicate(timeout=90)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    # Then the retried submission went through and the output is there
+    assert proc.returncode == 0, stderr
+    assert "server busy (queue_full): retrying in 1 s (retry 1 of 60)" in stderr
+    assert [p.name for p in out.iterdir()] == ["a.png"]
