@@ -133,3 +133,10 @@ def test_the_console_script_names_the_cli_entry_point():
 def test_a_file_named_and_in_a_named_folder_is_sent_once(tmp_path):
     (tmp_path / "x.png").write_bytes(b"x")
     assert walk([tmp_path, tmp_path / "x.png"]).images == [tmp_path / "x.png"]
+
+
+def test_the_client_reports_the_projects_version():
+    import imgproc_cli
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert imgproc_cli.__version__ == project["project"]["version"]
