@@ -87,6 +87,9 @@ test-deps:
 	@test -x /usr/bin/redis-server || { [ "$$(id -u)" = 0 ] && \
 		sh tests/support/apt-install.sh redis-server || \
 		echo "/usr/bin/redis-server missing: tests/distributed fail on Redis 7"; }
+	@command -v promtool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+		sh tests/support/apt-install.sh prometheus || \
+		echo "promtool missing (Debian package prometheus): tests/deploy/test_prometheus.py fails"; }
 
 netns: install test-deps  ## the multi-host fault tests only (root + iproute2)
 	$(PY) -m pytest tests/multihost -v

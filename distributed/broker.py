@@ -15,6 +15,7 @@ from distributed.dead_letters import (
 )
 from distributed.jobs import get_job
 from distributed.listing import job_count, job_ranks, job_summaries, trim_expired
+from distributed.metrics import ClusterMetrics, cluster_metrics
 from distributed.queue import Queue
 from distributed.status import cluster_status
 
@@ -55,6 +56,10 @@ class Broker:
 
     def cluster_status(self) -> dict[str, Any]:
         return cluster_status(self._client, self.config)
+
+    def metrics(self) -> ClusterMetrics:
+        """The figures of a metrics scrape (``distributed.metrics``)."""
+        return cluster_metrics(self._client, self.config)
 
     def dead_letters(self, *, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
         return list_dead_letters(self._client, self.config, offset=offset, limit=limit)

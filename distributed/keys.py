@@ -48,6 +48,9 @@ Key                      Type    Contents
                                  is refreshed by every heartbeat
 {p}:workers:gone         ZSET    worker id -> epoch ms it stopped or was reaped (kept for the
                                  status page for DEAD_WORKER_RETENTION_SECONDS)
+{p}:metrics:durations    HASH    task-duration histograms the workers push with each batch of
+                                 completions: ``<series>|<bucket>`` counts, ``<series>|sum_us``
+                                 (series ``task`` and ``filter:<name>``; distributed/metrics.py)
 {p}:idem:{sha256(key)}   STRING  "<job id> <request fingerprint>" of the first submission with
                                  that Idempotency-Key (TTL IDEMPOTENCY_TTL_SECONDS)
 """
@@ -123,6 +126,9 @@ class Keys:
 
     def workers_gone(self) -> str:
         return f"{self.prefix}:workers:gone"
+
+    def durations(self) -> str:
+        return f"{self.prefix}:metrics:durations"
 
     def tenant_base(self) -> str:
         """Base of the per-tenant keys, passed to Lua (the tenant of a task is only known

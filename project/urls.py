@@ -8,6 +8,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from image_api.cluster.views import dashboard
+from image_api.metrics.views import metrics
 
 urlpatterns = [
     path("api/", include("image_api.urls")),
@@ -15,6 +16,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("dashboard/", dashboard, name="dashboard"),
+    # Prometheus' default path (no trailing slash: scrape configs name it as is).
+    path("metrics", metrics, name="metrics"),
     path("", RedirectView.as_view(pattern_name="dashboard", permanent=False)),
     path("admin/", admin.site.urls),
 ]
