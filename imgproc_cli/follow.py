@@ -99,7 +99,9 @@ def follow(client: Client, job_id: str, on_update: Callable[[Progress], None],
         failures = 0 if last is not None else failures + 1
         if failures >= MAX_STREAM_FAILURES:
             return _poll(client, job_id, on_update, poll_interval_s)
-        # The server closed a bounded stream before the end: connect again.
+        # The server closed a bounded stream before the end: connect again (not in a loop
+        # that spins should it close every stream at once).
+        time.sleep(poll_interval_s)
 
 
 class _NoStream(Exception):
