@@ -17,10 +17,13 @@ CTL := $(VENV)/bin/supervisorctl -c $(VAR_DIR)/supervisord.conf
 	worker-start worker-kill worker-pause worker-resume wheelhouse rootfs containers-preflight \
 	test-containers
 
-$(STAMP): requirements.txt requirements-dev.txt
+# The last step installs the `imgproc` command-line client (.venv/bin/imgproc), editable: it
+# runs this checkout's imgproc_cli/ (its dependencies are in requirements.txt).
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -93,7 +96,7 @@ netns: install test-deps  ## the multi-host fault tests only (root + iproute2)
 
 test: install test-deps
 	$(PY) -m ruff check .
-	$(PY) -m mypy distributed workers imaging devcluster common
+	$(PY) -m mypy distributed workers imaging devcluster common imgproc_cli
 	$(PY) -m pytest
 
 # The compose stack on a real Docker engine of its own (tests/containers, root only): builds
@@ -131,7 +134,7 @@ test-containers: containers-preflight install wheelhouse rootfs
 
 lint: install
 	$(PY) -m ruff check .
-	$(PY) -m mypy distributed workers imaging devcluster common
+	$(PY) -m mypy distributed workers imaging devcluster common imgproc_cli
 
 # docs/settings.md, generated from the settings declarations (common/settings.py).
 docs: install

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("imaging", "distributed", "workers", "image_api", "common", "devcluster", "project")
+PACKAGES = ("imaging", "distributed", "workers", "image_api", "common", "devcluster", "project",
+            "imgproc_cli")
 MAX_LINES = 400
 
 # package -> top-level modules it must never import
@@ -24,6 +25,9 @@ FORBIDDEN = {
                "devcluster", "project"},
     "devcluster": {"django", "rest_framework", "redis", "imaging", "workers", "image_api",
                    "project"},
+    # The command-line client is a pure HTTP client: installed alone, it has none of these.
+    "imgproc_cli": {"django", "rest_framework", "redis", "numpy", "cv2", "PIL", "imaging",
+                    "distributed", "workers", "image_api", "common", "devcluster", "project"},
 }
 
 
