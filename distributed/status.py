@@ -66,6 +66,34 @@ def queue_figures(client: redis.Redis, config: QueueConfig) -> dict[str, Any]:
     }
 
 
+# The oldest pending task is looked for at the head of this many tenants' lists per priority.
+TENANTS_SCANNED = 200
+
+
+def oldest_pending_age_s(client: redis.Redis, config: QueueConfig, now: int) -> float | None:
+    """Seconds since the submission of the oldest pending task (None: none pending), read at
+    the head of each tenant's list (round-robin ring) of each priority: O(tenants), not
+    O(tasks). A retried task counts from its first submission."""
+    k = config.keys
+    with translate_redis_errors():
+        pipe = client.pipeline(transaction=False)
+        for priority in PRIORITIES:
+            pipe.lrange(k.tenant_ring(priority), 0, TENANTS_SCANNED - 1)
+        rings = pipe.execute()
+        pipe = client.pipeline(transaction=False)
+        for priority, ring in zip(PRIORITIES, rings, strict=True):
+            for tenant in ring:
+                pipe.lindex(k.tenant_queue(priority, tenant.decode()), 0)
+        heads = [h.decode() for h in pipe.execute() if h]
+        if not heads:
+            return None
+        pipe = client.pipeline(transaction=False)
+        for task_id in heads:
+            pipe.hget(k.task(task_id), "enqueued_at")
+        times = [int(t) for t in pipe.execute() if t]
+    return max(0.0, (now - min(times)) / 1000) if times else None
+
+
 def _worker_view(record: dict[str, Any], now: int, config: QueueConfig) -> dict[str, Any]:
     departed = record["_departed"]
     # A live worker's score is its last heartbeat; a departed one's is when it left.
@@ -90,7 +118,9 @@ def _worker_view(record: dict[str, Any], now: int, config: QueueConfig) -> dict[
         "version": record.get("version"),
         "status": verdict.status,
         "status_rule": verdict.rule,
-        "state": record.get("state"),
+        # Asked to drain and not gone yet: draining, whatever its last heartbeat said.
+        "state": "draining" if record.get("drain") and not departed else record.get("state"),
+        "draining": bool(record.get("drain")) and not departed,
         "seconds_since_heartbeat": round(age_s, 2),
         # A dead or stopped worker works on nothing: what it held is redelivered elsewhere.
         "current_task": None if verdict.status in GONE else record.get("current_task") or None,
@@ -105,11 +135,18 @@ def _worker_view(record: dict[str, Any], now: int, config: QueueConfig) -> dict[
     }
 
 
+def worker_view(record: dict[str, Any], now: int, config: QueueConfig) -> dict[str, Any]:
+    """One worker as in the status (a raw record of ``Registry.snapshot`` or ``record``)."""
+    return _worker_view(record, now, config)
+
+
 def cluster_status(client: redis.Redis, config: QueueConfig) -> dict[str, Any]:
     now, records = Registry(client, config).snapshot()
     workers = [_worker_view(r, now, config) for r in records]
     workers.sort(key=lambda w: w["id"])
     queue = queue_figures(client, config)
+    oldest = oldest_pending_age_s(client, config, now)
+    queue["oldest_pending_s"] = None if oldest is None else round(oldest, 1)
     live = [w for w in workers if w["status"] in ("healthy", "degraded", "unhealthy")]
     recent_total = sum(w["recent_total"] for w in live)
     recent_failed = sum(w["recent_failed"] for w in live)
@@ -121,6 +158,11 @@ def cluster_status(client: redis.Redis, config: QueueConfig) -> dict[str, Any]:
         recent_total=recent_total,
         recent_failed=recent_failed,
         failure_rate_threshold=config.alert_failure_rate,
+        died=tuple((w["id"], w["seconds_since_heartbeat"]) for w in workers
+                   if w["status"] == "dead"
+                   and w["seconds_since_heartbeat"] <= config.alert_worker_died_s),
+        oldest_pending_s=oldest,
+        oldest_pending_threshold_s=config.alert_oldest_pending_s,
     )
     summary: dict[str, int] = {}
     for w in workers:
