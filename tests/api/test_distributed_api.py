@@ -370,11 +370,12 @@ def test_status_cost_does_not_grow_with_the_number_of_tasks(
     assert few == many
 
 
-def test_dashboard_page_polls_the_status_endpoint(api):
+def test_dashboard_leads_to_the_console_which_reads_the_status_endpoint(api):
     response = api.get("/dashboard/")
-    assert response.status_code == 200
-    html = response.content.decode()
-    assert '"/api/workers/status/"' in html and "<script>" in html and "cdn" not in html.lower()
+    assert response.status_code == 302 and response["Location"] == "/console/"
+    html = api.get("/console/").content.decode()
+    assert '"/api/workers/status/"' in html and "console.js" in html
+    assert "cdn" not in html.lower() and "https://" not in html
 
 
 def test_redis_restart_mid_job_answers_503_meanwhile_and_loses_nothing(
