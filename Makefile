@@ -75,8 +75,9 @@ worker-resume:  ## SIGCONT: it heartbeats again; a late result for a task it los
 	$(CTL) signal CONT $(ID)
 
 # iproute2 (`ip netns`) for the multi-host tests; Debian's redis-server (Redis 7: only its
-# binary, tests/distributed start their own server with it) for the protocol tests.
-# Installed when missing and we are root.
+# binary, tests/distributed start their own server with it) for the protocol tests; Debian's
+# chromium for the console's browser tests (tests/browser, driven by Playwright: no browser
+# download). Installed when missing and we are root.
 test-deps:
 	@command -v ip >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 		(apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null) || \
@@ -84,6 +85,9 @@ test-deps:
 	@test -x /usr/bin/redis-server || { [ "$$(id -u)" = 0 ] && \
 		sh tests/support/apt-install.sh redis-server || \
 		echo "/usr/bin/redis-server missing: tests/distributed fail on Redis 7"; }
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && \
+		sh tests/support/apt-install.sh chromium || \
+		echo "/usr/bin/chromium missing: tests/browser fail"; }
 
 netns: install test-deps  ## the multi-host fault tests only (root + iproute2)
 	$(PY) -m pytest tests/multihost -v

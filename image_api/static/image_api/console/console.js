@@ -120,13 +120,15 @@ function lineChart(svg, points, windowMs, color, digits = 0) {
   const max = Math.max(1, ...points.map((p) => p.v));
   const x = (t) => pad.l + (width - pad.l - pad.r) * (t - start) / windowMs;
   const y = (v) => height - pad.b - (height - pad.t - pad.b) * v / max;
+  const label = (v) => (Number.isInteger(v) ? String(v) : v.toFixed(Math.max(digits, 1)));
   for (const v of [0, max / 2, max]) {
     svg.append(svgEl("line", {x1: pad.l, x2: width - pad.r, y1: y(v), y2: y(v), stroke: "#e5e7eb"}));
-    svg.append(svgEl("text", {x: pad.l - 4, y: y(v) + 3, "text-anchor": "end"}, v.toFixed(digits)));
+    svg.append(svgEl("text", {x: pad.l - 4, y: y(v) + 3, "text-anchor": "end"}, label(v)));
   }
   for (const minutes of [60, 45, 30, 15, 0]) {
     const t = end - minutes * 60000;
-    svg.append(svgEl("text", {x: x(t), y: height - 4, "text-anchor": "middle"},
+    const anchor = minutes === 60 ? "start" : minutes === 0 ? "end" : "middle";
+    svg.append(svgEl("text", {x: x(t), y: height - 4, "text-anchor": anchor},
       minutes ? `-${minutes} min` : "now"));
   }
   const shown = points.filter((p) => p.t >= start);
@@ -427,8 +429,8 @@ function workerPage() {
     const w = result.body;
     $("status").textContent = `${w.status} · ${w.state}`;
     $("status").className = `badge ${w.status}`;
-    $("facts").textContent = `${w.tasks_completed} completed, ${w.tasks_failed} failed · heartbeat ` +
-      `${w.seconds_since_heartbeat} s ago · ${w.status_rule}`;
+    $("facts").textContent = `${w.tasks_completed} completed, ${w.tasks_failed} failed · ${w.status_rule}` +
+      (w.hostname ? ` · ${w.hostname} / ${w.pid}` : "");
     $("drain").hidden = !LIVE.has(w.status) || w.draining;
     timeline($("timeline"), w.recent_tasks);
     $("spans").innerHTML = w.recent_tasks.map((s) => `<tr><td><a href="${API.console}jobs/${esc(s.job)}/">${esc(s.task)}</a></td>
