@@ -88,7 +88,8 @@ def cluster_alerts(
     for worker_id, age_s in died:
         alerts.append(Alert("worker_died", "critical" if live_workers == 0 else "warning",
                             f"worker {worker_id} died (last heartbeat {age_s:.0f}s ago); "
-                            f"its tasks go to the {live_workers} live workers"))
+                            f"its tasks go to the {live_workers} live "
+                            f"worker{'' if live_workers == 1 else 's'}"))
     if oldest_pending_s is not None and oldest_pending_s > oldest_pending_threshold_s:
         alerts.append(Alert(
             "oldest_pending", "warning",

@@ -6,10 +6,12 @@ screenshot under var/screenshots/."""
 from __future__ import annotations
 
 import signal
+import time
 
 import pytest
 import requests
 
+from distributed.history import record_sample
 from distributed.ids import new_job_id
 from distributed.jobs import get_job
 from distributed.registry import Registry
@@ -140,7 +142,13 @@ def test_requeue_a_dead_letter_with_the_button(console_server, console_queue, pa
 def test_drain_a_worker_with_the_button_and_watch_it_leave(
     console_server, console_queue, page, start_worker
 ):
-    # Given two workers on the overview
+    # Given two workers on the overview, and three samples of history
+    keys = console_queue.config.keys
+    console_queue.client.delete(keys.history(), keys.history_last())  # earlier tests' samples
+    now = int(time.time() * 1000)
+    for seconds_ago in (30, 20, 10):
+        assert record_sample(console_queue.client, console_queue.config,
+                             now=now - seconds_ago * 1000)
     leaving = start_worker("w-drain", media_root=console_server.media_root)
     staying = start_worker("w-stay", media_root=console_server.media_root)
     page.goto(f"{console_server.url}/console/")
@@ -157,8 +165,11 @@ def test_drain_a_worker_with_the_button_and_watch_it_leave(
     views = {w["id"]: w for w in cluster_status(console_queue.client,
                                                 console_queue.config)["workers"]}
     assert views["w-drain"]["state"] == "drained" and staying.proc.poll() is None
-    # The charts are drawn from the history endpoint
-    page.wait_for_function("() => document.querySelector('#chart-depth').childElementCount > 0")
+    # The charts are drawn from the history endpoint (a line through its samples)
+    for chart in ("depth", "tput", "fail"):
+        # attached, not visible: a flat line at 0 has no height
+        page.locator(f"#chart-{chart} polyline").wait_for(state="attached")
+        assert int(page.locator(f"#chart-{chart}").get_attribute("data-points")) >= 2, chart
     assert Registry(console_queue.client, console_queue.config).request_drain("w-drain").value \
         == "gone"
     screenshot(page, "overview")
