@@ -47,9 +47,16 @@ class Server:
     url: str
     media_root: Path
     log_path: Path
+    env: dict[str, str]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def manage(self, *args: str) -> str:
+        """Run a manage.py command against this server's database; its standard output."""
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,
+                              check=True, timeout=120, capture_output=True,
+                              text=True).stdout
 
 
 def run_server(config: QueueConfig, directory: Path, **env: str) -> Iterator[Server]:
@@ -70,7 +77,7 @@ def run_server(config: QueueConfig, directory: Path, **env: str) -> Iterator[Ser
              "127.0.0.1", "--port", str(port), "--no-access-log"],
             cwd=ROOT, env=environ, stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", media, log_path)
+    server = Server(f"http://127.0.0.1:{port}", media, log_path, environ)
     try:
         def up() -> bool:
             assert proc.poll() is None, server.log()

@@ -260,10 +260,19 @@ function renderThumbs(results, shown) {
     if (shown.get(r.index) === key) continue;  // unchanged: the image is not fetched again
     shown.set(r.index, key);
     const label = `<small title="${esc(r.image)}">#${r.index} ${esc(r.image)}</small>`;
+    const keyed = Boolean(sessionStorage.getItem(KEY_STORE));
     tile.innerHTML = src
-      ? `<a href="${esc(r.output_url || src)}"><img src="${esc(src)}" alt="result ${r.index}" loading="lazy"></a>${label}`
+      ? `<a href="${esc(r.output_url || src)}"><img ${keyed ? "data-" : ""}src="${esc(src)}" alt="result ${r.index}"></a>${label}`
       : `<div class="ph ${esc(r.state || r.status)}">${esc(r.state || r.status)}</div>${label}`;
+    if (src && keyed) loadWithKey(tile.querySelector("img"));
   }
+}
+
+// An <img> cannot send the API key: fetch the image with it and show it from a blob.
+async function loadWithKey(img) {
+  const response = await fetch(img.dataset.src, {headers: headers({Accept: "image/*"})});
+  if (!response.ok) { img.alt = `${img.alt}: ${response.status}`; return; }
+  img.src = URL.createObjectURL(await response.blob());
 }
 
 function jobPage() {
