@@ -3,7 +3,7 @@ default ``imgproc``). Lua scripts receive these names through KEYS; none is buil
 except the per-tenant lists and rings, named in Lua from ``tenant_base()`` (passed in ARGV)
 because the tenant of a task being fetched, retried or handed back is only known there (and
 fetch.lua reads the state of the task ids it pops, from ``task("")`` + id, to drop the ones
-cancelled while listed).
+cancelled while listed; oldest_pending.lua reads the heads of the lists the same way).
 
 Key                      Type    Contents
 {p}:tq:{priority}:{tenant} LIST  the tenant's pending task ids of that priority, oldest first

@@ -17,6 +17,7 @@ from distributed.errors import translate_redis_errors
 from distributed.health import cluster_alerts, worker_health
 from distributed.keys import PRIORITIES, TPUT_BUCKET_S
 from distributed.registry import Registry
+from distributed.scripts import Scripts
 
 GONE = ("dead", "stopped")
 COUNTERS = (
@@ -76,22 +77,9 @@ def oldest_pending_age_s(client: redis.Redis, config: QueueConfig, now: int) -> 
     O(tasks). A retried task counts from its first submission."""
     k = config.keys
     with translate_redis_errors():
-        pipe = client.pipeline(transaction=False)
-        for priority in PRIORITIES:
-            pipe.lrange(k.tenant_ring(priority), 0, TENANTS_SCANNED - 1)
-        rings = pipe.execute()
-        pipe = client.pipeline(transaction=False)
-        for priority, ring in zip(PRIORITIES, rings, strict=True):
-            for tenant in ring:
-                pipe.lindex(k.tenant_queue(priority, tenant.decode()), 0)
-        heads = [h.decode() for h in pipe.execute() if h]
-        if not heads:
-            return None
-        pipe = client.pipeline(transaction=False)
-        for task_id in heads:
-            pipe.hget(k.task(task_id), "enqueued_at")
-        times = [int(t) for t in pipe.execute() if t]
-    return max(0.0, (now - min(times)) / 1000) if times else None
+        oldest = Scripts(client)["oldest_pending"](
+            keys=[], args=[k.tenant_base(), k.task(""), TENANTS_SCANNED, *PRIORITIES])
+    return max(0.0, (now - int(oldest)) / 1000) if oldest else None
 
 
 def _worker_view(record: dict[str, Any], now: int, config: QueueConfig) -> dict[str, Any]:
