@@ -88,6 +88,9 @@ test-deps:
 	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && \
 		sh tests/support/apt-install.sh chromium || \
 		echo "/usr/bin/chromium missing: tests/browser fail"; }
+	@command -v promtool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+		sh tests/support/apt-install.sh prometheus || \
+		echo "promtool missing (Debian package prometheus): tests/deploy/test_prometheus.py fails"; }
 
 netns: install test-deps  ## the multi-host fault tests only (root + iproute2)
 	$(PY) -m pytest tests/multihost -v

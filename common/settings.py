@@ -227,6 +227,22 @@ class ApiSettings:
             "answer 503 too_many_streams", unit="streams", minimum=1),
         1000,
     )
+    metrics_token: str = setting(
+        Var("METRICS_TOKEN", "a read-only bearer token for `GET /metrics` (Prometheus' "
+            "`authorization: credentials`); set, a scrape needs it or an admin key. Unset: "
+            "`/metrics` needs an admin key when AUTH_REQUIRED is on, nothing when it is off",
+            default_doc="unset"),
+        "",
+    )
+    prometheus_multiproc_dir: str = setting(
+        Var("PROMETHEUS_MULTIPROC_DIR", "where each API process writes its HTTP metrics for "
+            "`/metrics` to add up (prometheus-client's multiprocess mode, read by the library "
+            "itself); one empty directory per API instance, emptied at its start",
+            unit="path", also_read_by="docker/entrypoint.sh, prometheus-client",
+            default_doc="unset: one process's metrics (set by docker/entrypoint.sh and "
+            "devcluster)"),
+        "",
+    )
     log_level: LogLevel = setting(LOG_LEVEL, "INFO")
     log_format: LogFormat = setting(LOG_FORMAT, "json")
     queue: QueueConfig = nested(QueueConfig, QUEUE_VARS)

@@ -147,7 +147,9 @@ class ClusterPlan:
             f"command={self.python} -m gunicorn project.asgi:application -c {GUNICORN_CONF} "
             f"--bind {self.host}:{self.port} --workers {self.gunicorn_workers} "
             f"--threads {self.gunicorn_threads} --timeout 120",
-            f"environment={supervisor_environment(self.child_environment())}",
+            # The gunicorn processes' HTTP metrics, added up by /metrics (emptied at start).
+            "environment=" + supervisor_environment(self.child_environment(
+                PROMETHEUS_MULTIPROC_DIR=str(self.var_dir / "run" / "metrics"))),
             "priority=10",
             "autorestart=true",
             "stopwaitsecs=30",

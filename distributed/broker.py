@@ -17,6 +17,7 @@ from distributed.dead_letters import (
 from distributed.history import history
 from distributed.jobs import get_job
 from distributed.listing import job_count, job_ranks, job_summaries, trim_expired
+from distributed.metrics import ClusterMetrics, cluster_metrics
 from distributed.queue import Queue
 from distributed.registry import Drain, Registry
 from distributed.status import cluster_status, worker_view
@@ -78,6 +79,10 @@ class Broker:
     def drain_worker(self, worker_id: str) -> Drain:
         """Ask a live worker to drain (see ``Registry.request_drain``)."""
         return self.registry.request_drain(worker_id)
+
+    def metrics(self) -> ClusterMetrics:
+        """The figures of a metrics scrape (``distributed.metrics``)."""
+        return cluster_metrics(self._client, self.config)
 
     def dead_letters(self, *, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
         return list_dead_letters(self._client, self.config, offset=offset, limit=limit)

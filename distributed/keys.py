@@ -3,7 +3,7 @@ default ``imgproc``). Lua scripts receive these names through KEYS; none is buil
 except the per-tenant lists and rings, named in Lua from ``tenant_base()`` (passed in ARGV)
 because the tenant of a task being fetched, retried or handed back is only known there (and
 fetch.lua reads the state of the task ids it pops, from ``task("")`` + id, to drop the ones
-cancelled while listed; oldest_pending.lua reads the heads of the lists the same way).
+cancelled while listed).
 
 Key                      Type    Contents
 {p}:tq:{priority}:{tenant} LIST  the tenant's pending task ids of that priority, oldest first
@@ -57,6 +57,9 @@ Key                      Type    Contents
                                  written by history.lua from any worker or API process
 {p}:history:last         STRING  the bucket (epoch s // HISTORY_BUCKET_S) of the newest sample:
                                  the many writers of one bucket write it once
+{p}:metrics:durations    HASH    task-duration histograms the workers push with each batch of
+                                 completions: ``<series>|<bucket>`` counts, ``<series>|sum_us``
+                                 (series ``task`` and ``filter:<name>``; distributed/metrics.py)
 {p}:idem:{sha256(key)}   STRING  "<job id> <request fingerprint>" of the first submission with
                                  that Idempotency-Key (TTL IDEMPOTENCY_TTL_SECONDS)
 """
@@ -144,6 +147,8 @@ class Keys:
 
     def history_last(self) -> str:
         return f"{self.prefix}:history:last"
+    def durations(self) -> str:
+        return f"{self.prefix}:metrics:durations"
 
     def tenant_base(self) -> str:
         """Base of the per-tenant keys, passed to Lua (the tenant of a task is only known

@@ -35,6 +35,7 @@ from distributed.keys import (
     is_tenant,
 )
 from distributed.messages import TaskMessage, TaskResult
+from distributed.metrics import add_durations
 from distributed.scripts import Scripts
 
 
@@ -289,7 +290,9 @@ class Queue:
                           self.config.job_ttl_s, TPUT_TTL_S],
                     client=pipe,
                 )
-            return [bool(r) for r in pipe.execute()]
+            # The duration histograms ride in the same round trip (distributed/metrics.py).
+            add_durations(pipe, k, [result for _, result in items])
+            return [bool(r) for r in pipe.execute()[:len(items)]]
 
     def fail(
         self, d: Delivery, *, kind: str, message: str, permanent: bool, retry_in_s: float

@@ -16,8 +16,8 @@ from distributed.config import QueueConfig
 from distributed.errors import translate_redis_errors
 from distributed.health import cluster_alerts, worker_health
 from distributed.keys import PRIORITIES, TPUT_BUCKET_S
+from distributed.pending import oldest_pending_ms
 from distributed.registry import Registry
-from distributed.scripts import Scripts
 
 GONE = ("dead", "stopped")
 COUNTERS = (
@@ -67,19 +67,12 @@ def queue_figures(client: redis.Redis, config: QueueConfig) -> dict[str, Any]:
     }
 
 
-# The oldest pending task is looked for at the head of this many tenants' lists per priority.
-TENANTS_SCANNED = 200
-
-
 def oldest_pending_age_s(client: redis.Redis, config: QueueConfig, now: int) -> float | None:
-    """Seconds since the submission of the oldest pending task (None: none pending), read at
-    the head of each tenant's list (round-robin ring) of each priority: O(tenants), not
-    O(tasks). A retried task counts from its first submission."""
-    k = config.keys
-    with translate_redis_errors():
-        oldest = Scripts(client)["oldest_pending"](
-            keys=[], args=[k.tenant_base(), k.task(""), TENANTS_SCANNED, *PRIORITIES])
-    return max(0.0, (now - int(oldest)) / 1000) if oldest else None
+    """Seconds the longest-waiting pending task has waited (since its submission or since its
+    retry fell due; None: nothing pending). The same reading as the metrics'
+    ``oldest_pending_ms``: O(tenants with pending work), never O(tasks)."""
+    times = [ms for ms in oldest_pending_ms(client, config.keys).values() if ms is not None]
+    return max(0.0, (now - min(times)) / 1000) if times else None
 
 
 def _worker_view(record: dict[str, Any], now: int, config: QueueConfig) -> dict[str, Any]:

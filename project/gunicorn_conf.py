@@ -19,12 +19,31 @@ gunicorn applies every module-level name it knows as a setting: keep other names
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from common.logs import logging_config
-from common.settings import LogSettings
+from common.settings import ApiSettings, LogSettings
 
 _log = LogSettings.from_env()
+_metrics_dir = ApiSettings.from_env().prometheus_multiproc_dir
+
+
+def _fresh_metrics_dir() -> None:
+    """Each process of this server writes its HTTP metrics to PROMETHEUS_MULTIPROC_DIR
+    (image_api/metrics/latency.py); a scrape adds up every file there, so a new server starts
+    from an empty one. Done here, when gunicorn reads its config: before the app is loaded
+    (preload_app) and before any worker is forked. Only prometheus-client's ``*.db`` files
+    are removed."""
+    if not _metrics_dir:
+        return
+    path = Path(_metrics_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
+
+
+_fresh_metrics_dir()
 
 # gunicornc's control socket is unused here, and its default path ($HOME/.gunicorn) is shared
 # by every gunicorn of a user and unwritable on the containers' read-only root filesystem.
@@ -66,6 +85,15 @@ def on_starting(server: Any) -> None:
     except ExposureRefused as exc:
         server.log.error("startup.refused: %s", exc)
         raise SystemExit(f"gunicorn: {exc}") from None
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker process ended: its live gauges leave the sum (its counters and histograms
+    stay, as prometheus-client's multiprocess mode requires)."""
+    if _metrics_dir:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, _metrics_dir)
 
 
 def post_worker_init(worker: Any) -> None:

@@ -39,7 +39,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: every response, even one answered by a later middleware, carries X-Request-ID.
+    # Outermost: the HTTP latency histogram of /metrics times everything Django answers.
+    "image_api.metrics.latency.HttpMetricsMiddleware",
+    # Every response, even one answered by a later middleware, carries X-Request-ID.
     "image_api.middleware.RequestIdMiddleware",
     # Before anything reads a body: state changes from another origin are refused (403).
     "image_api.middleware.CrossOriginGuardMiddleware",
@@ -157,6 +159,8 @@ RETENTION_SWEEP_SECONDS = API_SETTINGS.retention_sweep_s
 
 # API keys and tenants (image_api/auth.py, image_api/tenancy.py).
 AUTH_REQUIRED = API_SETTINGS.auth_required
+METRICS_TOKEN = API_SETTINGS.metrics_token
+PROMETHEUS_MULTIPROC_DIR = API_SETTINGS.prometheus_multiproc_dir
 ALLOW_ANONYMOUS = API_SETTINGS.allow_anonymous
 THROTTLE_RATE = API_SETTINGS.throttle_rate
 

@@ -7,6 +7,8 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from image_api.metrics.views import metrics
+
 urlpatterns = [
     path("api/", include("image_api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -16,6 +18,8 @@ urlpatterns = [
     # The status page of earlier versions is the console's overview now.
     path("dashboard/", RedirectView.as_view(pattern_name="console:overview", permanent=False),
          name="dashboard"),
+    # Prometheus' default path (no trailing slash: scrape configs name it as is).
+    path("metrics", metrics, name="metrics"),
     path("", RedirectView.as_view(pattern_name="console:overview", permanent=False)),
     path("admin/", admin.site.urls),
 ]

@@ -347,18 +347,12 @@ def job_submit_distributed(
             job_id=job_id, priority=priority, messages=messages, job_fields=fields,
             idempotency_key=idempotency_key, fingerprint=request, tenant=tenant,
         )
-    except TenantQueueFull as exc:
+    except QueueFull as exc:  # TenantQueueFull: the caller's own cap, not the cluster's
+        mine = isinstance(exc, TenantQueueFull)
         raise ApplicationError(
-            f"Your queue is full: {exc}. Retry after {exc.retry_after_s} s.",
-            status=429, code="tenant_queue_full",
-            extra={"retry_after_s": exc.retry_after_s, "open_tasks": exc.open_tasks,
-                   "cap": exc.cap, "uploaded_images": [m["id"] for m in stored]},
-            headers={"Retry-After": str(exc.retry_after_s)},
-        ) from exc
-    except QueueFull as exc:
-        raise ApplicationError(
-            f"The queue is full: {exc}. Retry after {exc.retry_after_s} s.",
-            status=429, code="queue_full",
+            f"{'Your' if mine else 'The'} queue is full: {exc}. "
+            f"Retry after {exc.retry_after_s} s.",
+            status=429, code="tenant_queue_full" if mine else "queue_full",
             extra={"retry_after_s": exc.retry_after_s, "open_tasks": exc.open_tasks,
                    "cap": exc.cap, "uploaded_images": [m["id"] for m in stored]},
             headers={"Retry-After": str(exc.retry_after_s)},

@@ -45,7 +45,9 @@ def test_every_child_gets_redis_media_and_var_dir_explicitly(tmp_path: Path) -> 
     assert set(programs) == {"redis", "api", "worker-1", "worker-2"}
     shared = {"REDIS_URL": plan.redis_url, "MEDIA_ROOT": str(tmp_path / "media 100%"),
               "VAR_DIR": str(tmp_path / "var")}
-    assert programs["api"][0] == shared
+    # The API's gunicorn processes add up their HTTP metrics in a directory of the cluster
+    assert programs["api"][0] == {
+        **shared, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "var" / "run" / "metrics")}
     assert programs["worker-2"][0] == {**shared, "WORKER_ID": "worker-2"}
     password = plan.embedded_redis_password
     assert len(password) >= 32
