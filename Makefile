@@ -78,8 +78,9 @@ worker-resume:  ## SIGCONT: it heartbeats again; a late result for a task it los
 	$(CTL) signal CONT $(ID)
 
 # iproute2 (`ip netns`) for the multi-host tests; Debian's redis-server (Redis 7: only its
-# binary, tests/distributed start their own server with it) for the protocol tests.
-# Installed when missing and we are root.
+# binary, tests/distributed start their own server with it) for the protocol tests; Debian's
+# chromium for the console's browser tests (tests/browser, driven by Playwright: no browser
+# download). Installed when missing and we are root.
 test-deps:
 	@command -v ip >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 		(apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null) || \
@@ -87,6 +88,9 @@ test-deps:
 	@test -x /usr/bin/redis-server || { [ "$$(id -u)" = 0 ] && \
 		sh tests/support/apt-install.sh redis-server || \
 		echo "/usr/bin/redis-server missing: tests/distributed fail on Redis 7"; }
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && \
+		sh tests/support/apt-install.sh chromium || \
+		echo "/usr/bin/chromium missing: tests/browser fail"; }
 	@command -v promtool >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 		sh tests/support/apt-install.sh prometheus || \
 		echo "promtool missing (Debian package prometheus): tests/deploy/test_prometheus.py fails"; }

@@ -78,6 +78,17 @@ QUEUE_VARS: dict[str, Var] = {
         "alert when live workers' recent failure rate is above this (0.2 = 20 %)",
         unit="fraction", minimum=0,
     ),
+    "alert_oldest_pending_s": Var(
+        "ALERT_OLDEST_PENDING_SECONDS",
+        "alert when the oldest pending task was submitted longer ago than this",
+        unit="seconds", minimum=0,
+    ),
+    "alert_worker_died_s": Var(
+        "ALERT_WORKER_DIED_SECONDS",
+        "alert for this long after a worker died (missed its heartbeats or was reaped), even "
+        "while others are alive",
+        unit="seconds", minimum=0,
+    ),
 }
 
 

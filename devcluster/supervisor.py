@@ -199,7 +199,7 @@ Image-processing service starting: API + {self.workers} workers + {redis}
   Docs         {api}/api/docs/
   Health       {api}/api/health/
   Workers      {api}/api/workers/status/
-  Dashboard    {api}/dashboard/
+  Console      {api}/console/
   Logs         {self.var_dir / 'log'}/
   Auth         {auth}
 

@@ -3,6 +3,7 @@ needs, for one :class:`QueueConfig`. Callers see domain objects and domain error
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from distributed.config import QueueConfig
@@ -13,11 +14,13 @@ from distributed.dead_letters import (
     list_tenant_dead_letters,
     requeue_dead_letters,
 )
+from distributed.history import history
 from distributed.jobs import get_job
 from distributed.listing import job_count, job_ranks, job_summaries, trim_expired
 from distributed.metrics import ClusterMetrics, cluster_metrics
 from distributed.queue import Queue
-from distributed.status import cluster_status
+from distributed.registry import Drain, Registry
+from distributed.status import cluster_status, worker_view
 
 
 class Broker:
@@ -29,6 +32,7 @@ class Broker:
         self.config = config
         self._client = connect(config.redis_url, socket_timeout_s=socket_timeout_s)
         self.queue = Queue(self._client, config)
+        self.registry = Registry(self._client, config)
 
     def ping(self) -> None:
         """Raises :class:`RedisUnavailable` when Redis does not answer."""
@@ -56,6 +60,25 @@ class Broker:
 
     def cluster_status(self) -> dict[str, Any]:
         return cluster_status(self._client, self.config)
+
+    def history(self) -> dict[str, Any]:
+        """The last hour's samples of queue depth, throughput and failures
+        (``distributed.history``)."""
+        return history(self._client, self.config, self.registry.scripts)
+
+    def worker(self, worker_id: str) -> dict[str, Any] | None:
+        """One worker as in the status, with ``recent_tasks`` (newest first), or None."""
+        found = self.registry.record(worker_id)
+        if found is None:
+            return None
+        now, record = found
+        view = worker_view(record, now, self.config)
+        view["recent_tasks"] = [asdict(span) for span in self.registry.recent_tasks(worker_id)]
+        return view
+
+    def drain_worker(self, worker_id: str) -> Drain:
+        """Ask a live worker to drain (see ``Registry.request_drain``)."""
+        return self.registry.request_drain(worker_id)
 
     def metrics(self) -> ClusterMetrics:
         """The figures of a metrics scrape (``distributed.metrics``)."""

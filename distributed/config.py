@@ -28,6 +28,8 @@ class QueueConfig:
     dead_worker_retention_s: int = 600
     alert_dead_letters: int = 10
     alert_failure_rate: float = 0.2
+    alert_oldest_pending_s: float = 300.0
+    alert_worker_died_s: float = 600.0
 
     @property
     def keys(self) -> Keys:

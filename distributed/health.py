@@ -26,7 +26,7 @@ def worker_health(
 ) -> Verdict:
     """Decide a worker's status; ``rule`` names the rule that decided it.
 
-    - stopped: it deregistered (graceful shutdown).
+    - stopped: it deregistered (graceful shutdown, or drained on request).
     - dead: reaped, or no heartbeat for more than the timeout (3 heartbeat intervals).
     - unhealthy: heartbeat late by more than 2 intervals, or >= 50% of its recent tasks failed.
     - degraded: heartbeat late by more than 1.5 intervals, or >= 10% of its recent tasks failed.
@@ -35,6 +35,8 @@ def worker_health(
     """
     if departed_state == "stopped":
         return Verdict("stopped", "deregistered on a graceful shutdown")
+    if departed_state == "drained":
+        return Verdict("stopped", "drained on request: finished its task and left")
     if departed_state is not None or heartbeat_age_s > timeout_s:
         return Verdict(
             "dead", f"no heartbeat for {heartbeat_age_s:.1f}s > timeout {timeout_s:.1f}s"
@@ -75,8 +77,25 @@ def cluster_alerts(
     recent_total: int,
     recent_failed: int,
     failure_rate_threshold: float,
+    died: tuple[tuple[str, float], ...] = (),
+    oldest_pending_s: float | None = None,
+    oldest_pending_threshold_s: float = float("inf"),
 ) -> list[Alert]:
+    """The alerts of the status page. ``died``: (worker id, seconds since its last
+    heartbeat) of the workers that died recently (stopped ones are not listed);
+    ``oldest_pending_s``: age of the oldest pending task, None when none is pending."""
     alerts = []
+    for worker_id, age_s in died:
+        alerts.append(Alert("worker_died", "critical" if live_workers == 0 else "warning",
+                            f"worker {worker_id} died (last heartbeat {age_s:.0f}s ago); "
+                            f"its tasks go to the {live_workers} live "
+                            f"worker{'' if live_workers == 1 else 's'}"))
+    if oldest_pending_s is not None and oldest_pending_s > oldest_pending_threshold_s:
+        alerts.append(Alert(
+            "oldest_pending", "warning",
+            f"the oldest pending task has waited {oldest_pending_s:.0f}s > "
+            f"{oldest_pending_threshold_s:.0f}s",
+        ))
     if live_workers == 0:
         severity = "critical" if open_tasks else "warning"
         alerts.append(Alert("no_live_worker", severity,

@@ -48,6 +48,15 @@ Key                      Type    Contents
                                  is refreshed by every heartbeat
 {p}:workers:gone         ZSET    worker id -> epoch ms it stopped or was reaped (kept for the
                                  status page for DEAD_WORKER_RETENTION_SECONDS)
+{p}:wtasks:{worker_id}   LIST    the worker's recent tasks, newest first, JSON objects {task,
+                                 job, tenant, started_ms, ended_ms, outcome}; LTRIM to
+                                 WORKER_TASKS_KEPT, EXPIRE DEAD_WORKER_RETENTION_SECONDS
+{p}:history              LIST    one sample per HISTORY_BUCKET_S bucket, newest first, LTRIM to
+                                 HISTORY_SAMPLES (one hour): "<epoch ms>,<counter>,..." with
+                                 the {p}:stats counters of distributed/history.py SAMPLED;
+                                 written by history.lua from any worker or API process
+{p}:history:last         STRING  the bucket (epoch s // HISTORY_BUCKET_S) of the newest sample:
+                                 the many writers of one bucket write it once
 {p}:metrics:durations    HASH    task-duration histograms the workers push with each batch of
                                  completions: ``<series>|<bucket>`` counts, ``<series>|sum_us``
                                  (series ``task`` and ``filter:<name>``; distributed/metrics.py)
@@ -66,6 +75,9 @@ ANONYMOUS = "anonymous"  # the tenant of tasks submitted without one
 GROUP = "workers"
 TPUT_BUCKET_S = 5
 TPUT_TTL_S = 180
+HISTORY_BUCKET_S = 10
+HISTORY_SAMPLES = 360  # one hour of buckets
+WORKER_TASKS_KEPT = 100
 # A tenant id as it may appear in a key name ("anonymous", or an API key's id).
 _TENANT = re.compile(r"[a-z0-9_]{1,40}")
 
@@ -127,6 +139,14 @@ class Keys:
     def workers_gone(self) -> str:
         return f"{self.prefix}:workers:gone"
 
+    def worker_tasks(self, worker_id: str) -> str:
+        return f"{self.prefix}:wtasks:{worker_id}"
+
+    def history(self) -> str:
+        return f"{self.prefix}:history"
+
+    def history_last(self) -> str:
+        return f"{self.prefix}:history:last"
     def durations(self) -> str:
         return f"{self.prefix}:metrics:durations"
 

@@ -8,6 +8,7 @@ reap.lua), counted, and kept on the status page for a while as dead.
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -18,7 +19,7 @@ import redis
 from distributed.clock import now_ms
 from distributed.config import QueueConfig
 from distributed.errors import translate_redis_errors
-from distributed.keys import GROUP
+from distributed.keys import GROUP, WORKER_TASKS_KEPT
 from distributed.scripts import Scripts
 
 
@@ -34,6 +35,26 @@ class WorkerInfo:
     filters: tuple[str, ...]
     started_at_ms: int
     instance: str
+
+
+class Drain(enum.Enum):
+    """What a drain request found."""
+
+    REQUESTED = "requested"  # the live worker will drain (flag set now or before)
+    GONE = "gone"  # it already stopped, was declared dead or is silent past the timeout
+    UNKNOWN = "unknown"  # no such worker (or forgotten after DEAD_WORKER_RETENTION_SECONDS)
+
+
+@dataclass(frozen=True)
+class TaskSpan:
+    """One task a worker ran, for its timeline (``outcome``: completed, retry, dead, fenced)."""
+
+    task: str
+    job: str
+    tenant: str
+    started_ms: int
+    ended_ms: int
+    outcome: str
 
 
 class Registry:
@@ -70,9 +91,10 @@ class Registry:
             pipe.zrem(k.workers_gone(), info.id)
             pipe.execute()
 
-    def heartbeat(self, info: WorkerInfo, fields: Mapping[str, Any]) -> None:
+    def heartbeat(self, info: WorkerInfo, fields: Mapping[str, Any]) -> bool:
         """Refresh the heartbeat and the worker's record: its static info (so a record lost
-        with a Redis restart comes back) and live figures (state, current task, counts)."""
+        with a Redis restart comes back) and live figures (state, current task, counts).
+        Returns whether a drain was requested (:meth:`request_drain`)."""
         k = self.keys
         worker_id = info.id
         record = {f: str(v) for f, v in self._static(info).items()}
@@ -83,7 +105,65 @@ class Registry:
             pipe.zrem(k.workers_gone(), worker_id)
             pipe.hset(k.worker(worker_id), mapping=record)
             pipe.expire(k.worker(worker_id), self._ttl_s)
+            pipe.hget(k.worker(worker_id), "drain")
+            drain = pipe.execute()[-1]
+        return bool(drain)
+
+    def request_drain(self, worker_id: str) -> Drain:
+        """Ask a live worker to finish its task in hand, stop fetching and exit (it sees the
+        flag with its next heartbeat)."""
+        k = self.keys
+        now = now_ms()
+        cutoff = now - int(self.config.heartbeat_timeout_s * 1000)
+        with translate_redis_errors():
+            found = self.scripts["drain"](
+                keys=[k.workers(), k.workers_gone(), k.worker(worker_id)],
+                args=[worker_id, cutoff, now],
+            )
+        return {1: Drain.REQUESTED, 0: Drain.GONE}.get(int(found), Drain.UNKNOWN)
+
+    def record_tasks(self, worker_id: str, spans: list[TaskSpan]) -> None:
+        """Add tasks that ended to the worker's timeline (newest first, capped)."""
+        if not spans:
+            return
+        key = self.keys.worker_tasks(worker_id)
+        with translate_redis_errors():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.lpush(key, *(json.dumps(asdict(span)) for span in spans))
+            pipe.ltrim(key, 0, WORKER_TASKS_KEPT - 1)
+            pipe.expire(key, self._ttl_s)
             pipe.execute()
+
+    def recent_tasks(self, worker_id: str) -> list[TaskSpan]:
+        """The worker's recent tasks, newest first (at most WORKER_TASKS_KEPT)."""
+        with translate_redis_errors():
+            raw = self.client.lrange(self.keys.worker_tasks(worker_id), 0,
+                                     WORKER_TASKS_KEPT - 1)
+        spans = []
+        for item in raw:
+            try:
+                spans.append(TaskSpan(**json.loads(item)))
+            except (ValueError, TypeError):
+                continue  # written by another version
+        return spans
+
+    def record(self, worker_id: str) -> tuple[int, dict[str, Any]] | None:
+        """(now ms, the raw record of one worker, as in :meth:`snapshot`), or None when it
+        is neither registered nor recently departed."""
+        k = self.keys
+        with translate_redis_errors():
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zscore(k.workers(), worker_id)
+            pipe.zscore(k.workers_gone(), worker_id)
+            pipe.hgetall(k.worker(worker_id))
+            live, gone, raw = pipe.execute()
+        if live is None and gone is None:
+            return None
+        record = {key.decode(): value.decode() for key, value in raw.items()}
+        record.setdefault("id", worker_id)
+        record["_score_ms"] = int(live if live is not None else gone)
+        record["_departed"] = live is None
+        return now_ms(), record
 
     def deregister(self, worker_id: str, *, state: str = "stopped") -> None:
         """Leave on a graceful stop; the record stays visible as ``stopped`` for a while."""

@@ -11,7 +11,7 @@ from redis.commands.core import Script
 LUA_DIR = Path(__file__).with_name("lua")
 SCRIPT_NAMES = (
     "enqueue", "fetch", "claim_expired", "start", "complete", "fail", "renew", "release",
-    "promote", "dead_letters", "reap", "cancel", "delete_job",
+    "promote", "dead_letters", "reap", "cancel", "delete_job", "drain", "history",
 )
 
 

@@ -16,6 +16,7 @@ from distributed.config import QueueConfig
 from distributed.errors import translate_redis_errors
 from distributed.health import cluster_alerts, worker_health
 from distributed.keys import PRIORITIES, TPUT_BUCKET_S
+from distributed.pending import oldest_pending_ms
 from distributed.registry import Registry
 
 GONE = ("dead", "stopped")
@@ -66,6 +67,14 @@ def queue_figures(client: redis.Redis, config: QueueConfig) -> dict[str, Any]:
     }
 
 
+def oldest_pending_age_s(client: redis.Redis, config: QueueConfig, now: int) -> float | None:
+    """Seconds the longest-waiting pending task has waited (since its submission or since its
+    retry fell due; None: nothing pending). The same reading as the metrics'
+    ``oldest_pending_ms``: O(tenants with pending work), never O(tasks)."""
+    times = [ms for ms in oldest_pending_ms(client, config.keys).values() if ms is not None]
+    return max(0.0, (now - min(times)) / 1000) if times else None
+
+
 def _worker_view(record: dict[str, Any], now: int, config: QueueConfig) -> dict[str, Any]:
     departed = record["_departed"]
     # A live worker's score is its last heartbeat; a departed one's is when it left.
@@ -90,7 +99,9 @@ def _worker_view(record: dict[str, Any], now: int, config: QueueConfig) -> dict[
         "version": record.get("version"),
         "status": verdict.status,
         "status_rule": verdict.rule,
-        "state": record.get("state"),
+        # Asked to drain and not gone yet: draining, whatever its last heartbeat said.
+        "state": "draining" if record.get("drain") and not departed else record.get("state"),
+        "draining": bool(record.get("drain")) and not departed,
         "seconds_since_heartbeat": round(age_s, 2),
         # A dead or stopped worker works on nothing: what it held is redelivered elsewhere.
         "current_task": None if verdict.status in GONE else record.get("current_task") or None,
@@ -105,11 +116,18 @@ def _worker_view(record: dict[str, Any], now: int, config: QueueConfig) -> dict[
     }
 
 
+def worker_view(record: dict[str, Any], now: int, config: QueueConfig) -> dict[str, Any]:
+    """One worker as in the status (a raw record of ``Registry.snapshot`` or ``record``)."""
+    return _worker_view(record, now, config)
+
+
 def cluster_status(client: redis.Redis, config: QueueConfig) -> dict[str, Any]:
     now, records = Registry(client, config).snapshot()
     workers = [_worker_view(r, now, config) for r in records]
     workers.sort(key=lambda w: w["id"])
     queue = queue_figures(client, config)
+    oldest = oldest_pending_age_s(client, config, now)
+    queue["oldest_pending_s"] = None if oldest is None else round(oldest, 1)
     live = [w for w in workers if w["status"] in ("healthy", "degraded", "unhealthy")]
     recent_total = sum(w["recent_total"] for w in live)
     recent_failed = sum(w["recent_failed"] for w in live)
@@ -121,6 +139,11 @@ def cluster_status(client: redis.Redis, config: QueueConfig) -> dict[str, Any]:
         recent_total=recent_total,
         recent_failed=recent_failed,
         failure_rate_threshold=config.alert_failure_rate,
+        died=tuple((w["id"], w["seconds_since_heartbeat"]) for w in workers
+                   if w["status"] == "dead"
+                   and w["seconds_since_heartbeat"] <= config.alert_worker_died_s),
+        oldest_pending_s=oldest,
+        oldest_pending_threshold_s=config.alert_oldest_pending_s,
     )
     summary: dict[str, int] = {}
     for w in workers:

@@ -2,7 +2,12 @@
 
 from django.urls import path
 
-from image_api.cluster.views import WorkersStatusApi
+from image_api.cluster.views import (
+    WorkerDetailApi,
+    WorkerDrainApi,
+    WorkersHistoryApi,
+    WorkersStatusApi,
+)
 from image_api.dead_letters.views import DeadLetterApi
 from image_api.images.views import ImageFileApi, ImageListUploadApi
 from image_api.jobs import pools
@@ -44,6 +49,9 @@ urlpatterns = [
         name="process-batch-distributed",
     ),
     path("workers/status/", WorkersStatusApi.as_view(), name="workers-status"),
+    path("workers/history/", WorkersHistoryApi.as_view(), name="workers-history"),
+    path("workers/<str:worker_id>/", WorkerDetailApi.as_view(), name="worker-detail"),
+    path("workers/<str:worker_id>/drain/", WorkerDrainApi.as_view(), name="worker-drain"),
     path("dead-letters/", DeadLetterApi.as_view(), name="dead-letters"),
     path("jobs/", JobListApi.as_view(), name="jobs"),
     path("jobs/<str:job_id>/", JobDetailApi.as_view(), name="job-detail"),

@@ -1,4 +1,4 @@
-"""URL routing: the API under /api/, its schema and docs, and the admin."""
+"""URL routing: the API under /api/, its schema and docs, the console and the admin."""
 
 from django.conf import settings
 from django.contrib import admin
@@ -7,7 +7,6 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from image_api.cluster.views import dashboard
 from image_api.metrics.views import metrics
 
 urlpatterns = [
@@ -15,10 +14,13 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
-    path("dashboard/", dashboard, name="dashboard"),
+    path("console/", include("image_api.console.urls")),
+    # The status page of earlier versions is the console's overview now.
+    path("dashboard/", RedirectView.as_view(pattern_name="console:overview", permanent=False),
+         name="dashboard"),
     # Prometheus' default path (no trailing slash: scrape configs name it as is).
     path("metrics", metrics, name="metrics"),
-    path("", RedirectView.as_view(pattern_name="dashboard", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="console:overview", permanent=False)),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,5 +1,6 @@
 """The lease keeper: one thread that renews the leases of the deliveries in hand, heartbeats
-into the registry and runs the shared maintenance (promote due retries, reap dead workers).
+into the registry (and learns from it whether the worker is asked to drain) and runs the
+shared maintenance (promote due retries, reap dead workers, sample the history).
 
 A lease is reported lost only when Redis says the task runs under another owner or attempt
 AND the delivery is still in hand after the renewal: a task that ended in between (completed,
@@ -11,10 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from distributed.clock import now_ms
 from distributed.config import QueueConfig
 from distributed.errors import RedisUnavailable
+from distributed.history import bucket_of, record_sample
 from distributed.queue import Delivery, Lease, Queue
 from distributed.registry import Registry, WorkerInfo
 from workers.outcomes import log_fields
@@ -38,6 +42,7 @@ class LeaseKeeper:
     def __init__(
         self, *, queue: Queue, registry: Registry, state: WorkerState, info: WorkerInfo,
         config: QueueConfig, health_file: str, stopping: threading.Event,
+        on_drain: Callable[[], None] = lambda: None,
     ) -> None:
         self.queue = queue
         self.registry = registry
@@ -46,6 +51,8 @@ class LeaseKeeper:
         self.config = config
         self.health_file = health_file
         self.stopping = stopping  # warm shutdown requested: no more maintenance
+        self.on_drain = on_drain  # called when a heartbeat finds a drain request
+        self._sampled_bucket = -1
         self._halt = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
 
@@ -67,7 +74,8 @@ class LeaseKeeper:
             try:
                 self.renew()
                 if now >= next_heartbeat:
-                    self.registry.heartbeat(self.info, self.state.heartbeat_fields())
+                    if self.registry.heartbeat(self.info, self.state.heartbeat_fields()):
+                        self.on_drain()
                     touch_health_file(self.health_file)
                     next_heartbeat = now + config.heartbeat_interval_s
                 if now >= next_maintenance and not self.stopping.is_set():
@@ -95,6 +103,12 @@ class LeaseKeeper:
         return lost
 
     def _maintenance(self) -> None:
+        # One history sample per bucket for the whole cluster: each worker offers one per
+        # bucket, the first to arrive writes it (history.lua).
+        bucket = bucket_of(now_ms())
+        if bucket != self._sampled_bucket:
+            self._sampled_bucket = bucket
+            record_sample(self.queue.client, self.config, self.registry.scripts)
         promoted = self.queue.promote_due()
         if promoted:
             logger.info("retries.promoted", extra={"worker": self.info.id, "count": promoted})

@@ -5,15 +5,18 @@ fenced (refused) by Redis."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from distributed.clock import now_ms
 from distributed.config import QueueConfig
 from distributed.errors import RedisUnavailable
 from distributed.messages import TaskResult
 from distributed.queue import Delivery, Queue
+from distributed.registry import Registry, TaskSpan
 from distributed.retry import compute_backoff
 from workers.state import WorkerState
 
@@ -32,11 +35,28 @@ def log_fields(worker_id: str, d: Delivery, request_id: str | None = None) -> di
     return fields
 
 
+def _tenant_of(payload: str) -> str:
+    try:
+        tenant = json.loads(payload).get("tenant", "anonymous")
+    except (ValueError, AttributeError):
+        return "anonymous"
+    return tenant if isinstance(tenant, str) else "anonymous"
+
+
+def span(d: Delivery, outcome: str, duration_ms: float) -> TaskSpan:
+    """The timeline entry of a task that ended now after ``duration_ms``."""
+    ended = now_ms()
+    return TaskSpan(task=d.task_id, job=d.job_id, tenant=_tenant_of(d.payload),
+                    started_ms=ended - round(duration_ms), ended_ms=ended, outcome=outcome)
+
+
 class OutcomeRecorder:
     def __init__(
-        self, *, queue: Queue, state: WorkerState, config: QueueConfig, force: threading.Event
+        self, *, queue: Queue, state: WorkerState, config: QueueConfig, force: threading.Event,
+        registry: Registry | None = None,
     ) -> None:
         self.queue = queue
+        self.registry = registry  # the worker's timeline of recent tasks (when given)
         self.state = state
         self.config = config
         self.force = force
@@ -55,6 +75,8 @@ class OutcomeRecorder:
         if recorded is None:
             return  # cold shutdown: the leases expire and the tasks are redelivered
         self.state.count(completed=sum(recorded))
+        self._timeline([span(d, "completed" if ok else "fenced", result.duration_ms)
+                        for (d, result, _), ok in zip(items, recorded, strict=True)])
         for (d, result, request_id), ok in zip(items, recorded, strict=True):
             extra = {**log_fields(self.worker_id, d, request_id),
                      "duration_ms": result.duration_ms}
@@ -80,6 +102,8 @@ class OutcomeRecorder:
             return
         if verdict in ("retry", "dead"):
             self.state.count(failed=1)
+        self._timeline([span(d, verdict if verdict in ("retry", "dead") else "fenced",
+                             duration_ms)])
         extra = {**log_fields(self.worker_id, d, request_id), "duration_ms": duration_ms,
                  "error": f"{kind}: {message}", "permanent": permanent}
         if verdict == "retry":
@@ -100,6 +124,15 @@ class OutcomeRecorder:
                     logger.info("task.released", extra=log_fields(self.worker_id, d))
             except RedisUnavailable as exc:
                 self.state.note_redis_down(exc)
+
+    def _timeline(self, spans: list[TaskSpan]) -> None:
+        """Best effort: a timeline entry lost to an outage costs the console a bar, no more."""
+        if self.registry is None:
+            return
+        try:
+            self.registry.record_tasks(self.worker_id, spans)
+        except RedisUnavailable as exc:
+            self.state.note_redis_down(exc)
 
     def _until_recorded(self, record: Callable[[], T]) -> T | None:
         """``record()``, retried with backoff while Redis is unreachable; None once a cold

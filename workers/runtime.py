@@ -9,6 +9,11 @@ maintenance. What they share lives in a :class:`~workers.state.WorkerState`, und
 Signals only set flags: the first SIGTERM/SIGINT is a warm shutdown (stop fetching, finish the
 task in hand within the grace period, hand back prefetched tasks, deregister, exit 0); a second
 one is a cold shutdown (exit at once; the task in hand is redelivered when its lease expires).
+
+A drain (``POST /api/workers/<id>/drain/``, seen by the lease keeper in its heartbeat) is a warm
+shutdown asked through Redis: the task in hand is finished (bounded by its time limit rather
+than the grace period), prefetched tasks are handed back, the worker deregisters as
+``drained`` and exits 0, so a supervisor restarting on unexpected exits leaves it stopped.
 """
 
 from __future__ import annotations
@@ -66,22 +71,37 @@ class Worker:
         )
         self._stop = threading.Event()
         self._force = threading.Event()
+        self._signalled = threading.Event()
+        self._draining = threading.Event()
         self.recorder = OutcomeRecorder(
-            queue=self.queue, state=self.state, config=settings.queue, force=self._force
+            queue=self.queue, state=self.state, config=settings.queue, force=self._force,
+            registry=self.registry,
         )
         self.leases = LeaseKeeper(
             queue=self.queue, registry=self.registry, state=self.state, info=self.info,
             config=settings.queue, health_file=settings.health_file, stopping=self._stop,
+            on_drain=self.request_drain,
         )
 
     # -- signals -------------------------------------------------------------------------
 
     def request_stop(self, signum: int | None = None, _frame: Any = None) -> None:
-        """First call: warm shutdown. Second call: cold shutdown."""
-        if self._stop.is_set():
+        """First call: warm shutdown (also while draining). Second call: cold shutdown."""
+        if self._signalled.is_set():
             self._force.set()
         else:
+            self._signalled.set()
             self._stop.set()
+
+    def request_drain(self) -> None:
+        """A drain request (from the heartbeat): a warm shutdown that exits 0 once the task
+        in hand is finished."""
+        if self._stop.is_set():
+            return
+        self._draining.set()
+        self.state.set_status(Status.DRAINING)
+        logger.info("worker.drain_requested", extra={"worker": self.id})
+        self._stop.set()
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
@@ -152,12 +172,18 @@ class Worker:
     def _drain(self, threads: list[threading.Thread]) -> ExitCode:
         """Wait (at most the grace period) for the work threads to finish their task in hand.
         A second signal meanwhile exits the process at once."""
-        self.state.set_status(Status.STOPPING)
+        s = self.settings
+        grace_s = s.shutdown_grace_s
+        if self._draining.is_set() and not self._signalled.is_set():
+            # No hurry: the task in hand is stopped at its time limit anyway.
+            grace_s = max(grace_s, s.task_time_limit_s + 5)
+        else:
+            self.state.set_status(Status.STOPPING)
         logger.info("worker.stopping", extra={
-            "worker": self.id, "in_hand": self.state.totals()[2],
-            "grace_s": self.settings.shutdown_grace_s,
+            "worker": self.id, "in_hand": self.state.totals()[2], "grace_s": grace_s,
+            "drain": self._draining.is_set(),
         })
-        deadline = time.monotonic() + self.settings.shutdown_grace_s
+        deadline = time.monotonic() + grace_s
         while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
             if self._force.wait(0.05):
                 logger.warning("worker.cold_shutdown",
@@ -168,7 +194,8 @@ class Worker:
 
     def _leave(self, code: ExitCode) -> None:
         try:
-            self.registry.deregister(self.id)
+            self.registry.deregister(
+                self.id, state="drained" if self._draining.is_set() else "stopped")
         except RedisUnavailable as exc:
             logger.warning("worker.deregister_failed", extra={"worker": self.id, "error": str(exc)})
         completed, failed, _ = self.state.totals()

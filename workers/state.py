@@ -22,6 +22,7 @@ class Status(enum.Enum):
     IDLE = "idle"
     BUSY = "busy"
     STOPPING = "stopping"
+    DRAINING = "draining"  # asked through the API: finish the task in hand, then leave
 
 
 class WorkerState:

@@ -1,1 +1,1 @@
-"""The cluster at a glance: workers, queue figures, alerts, and the live dashboard."""
+"""The cluster at a glance: workers, queue figures, alerts, history and drain."""

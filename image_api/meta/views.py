@@ -32,7 +32,10 @@ ENTRY_POINTS = (
     ("jobs", "image_api:jobs", "Jobs of every mode, newest first, with their progress."),
     ("workers_status", "image_api:workers-status", "Workers, queue figures and alerts."),
     ("dead_letters", "image_api:dead-letters", "Tasks that failed for good."),
-    ("dashboard", "dashboard", "A live HTML view of the cluster."),
+    ("workers_history", "image_api:workers-history",
+     "Queue depth, throughput and failures over the last hour."),
+    ("console", "console:overview", "The operations console (HTML): charts, jobs, dead "
+     "letters, workers."),
 )
 
 

@@ -25,6 +25,7 @@ operation and shows the request as a curl command, with the response.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode
 
+from distributed.registry import WorkerInfo
+from image_api.broker import broker
 from imaging.filters import FILTERS, Param
 from tests.api.conftest import as_file, encode, picture
 
@@ -61,6 +64,9 @@ OPERATIONS = [
     "POST /api/process-batch/multiprocessing/",
     "POST /api/process-batch/threading/",
     "GET /api/workers/status/",
+    "GET /api/workers/history/",
+    "GET /api/workers/{worker_id}/",
+    "POST /api/workers/{worker_id}/drain/",
 ]
 # Examples per operation and strategy: 20 operations with 2 to 4 strategies each (an
 # operation without parameters has a single distinct request).
@@ -95,15 +101,18 @@ def _fuzz_settings(settings, queue_config, redis_client) -> None:
 @pytest.fixture
 def known_ids(api, png_bytes) -> dict[str, list[Any]]:
     """Path values that exist: an upload, a sample, a finished local job with an output at
-    index 0, a queued distributed job."""
+    index 0, a queued distributed job, a registered worker."""
     upload = api.post("/api/images/", {"files": [as_file("a.png", png_bytes())]},
                       format="multipart").json()["images"][0]["id"]
     local = api.post("/api/process-batch/threading/",
                      {"filters": ["grayscale"], "images": [upload]}, format="json").json()["id"]
     queued = api.post("/api/process-batch/distributed/",
                       {"filters": ["invert"], "images": ["sample-badge"]}, format="json")
+    broker().registry.register(WorkerInfo(
+        id="w-fuzz", hostname="h", pid=1, version="0", concurrency=1, filters=(),
+        started_at_ms=int(time.time() * 1000), instance="w-fuzz/1"))
     return {"image_id": [upload, "sample-badge"], "job_id": [local, queued.json()["id"]],
-            "index": [0]}
+            "index": [0], "worker_id": ["w-fuzz"]}
 
 
 # --- hostile values ---------------------------------------------------------------------------

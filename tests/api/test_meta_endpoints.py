@@ -135,11 +135,11 @@ def test_api_paths_work_without_their_trailing_slash_even_for_posts(api) -> None
     assert response.json()["error"] == "invalid_pipeline"
 
 
-def test_site_root_leads_to_the_dashboard_which_renders(api) -> None:
+def test_site_root_leads_to_the_console_which_renders(api) -> None:
     response = api.get("/")
 
     assert response.status_code == 302
-    assert response["Location"] == "/dashboard/"
+    assert response["Location"] == "/console/"
     assert api.get(response["Location"]).status_code == 200
 
 

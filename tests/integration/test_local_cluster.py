@@ -2,7 +2,8 @@
 would: `make run` (embedded Redis, gunicorn, 3 workers under supervisord), `make demo`, freeze
 worker-3 mid-batch and watch it marked dead, kill worker-2 and watch supervision restart it,
 the batch completes with the tasks taken over, thaw worker-3, stop worker-2 gracefully and
-start it, `make stop` and nothing left behind."""
+start it, drain worker-1 through the API and watch supervision leave it down, `make stop` and
+nothing left behind."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -151,6 +153,19 @@ def test_fault_tolerance_walkthrough_through_the_make_targets(cluster):
     wait_until(lambda: statuses(base).get("worker-2") == "healthy", 30,
                message="worker-2 healthy after a start")
     listing = make("ps", env=env)
+
+    # Drained through the API, worker-1 finishes, exits 0, and supervision leaves it down
+    # (autorestart=unexpected): the console's Drain button does the same POST.
+    drained_pid = program_pids(env)["worker-1"]
+    response = requests.post(f"{base}/api/workers/worker-1/drain/", timeout=5)
+    assert response.status_code == 202, response.text
+    wait_until(lambda: statuses(base).get("worker-1") == "stopped", 30,
+               message="worker-1 drained")
+    wait_until(lambda: not alive(drained_pid), 30, message="worker-1 to exit")
+    time.sleep(2)  # an unexpected exit would be restarted within a second
+    drained = [line for line in make("ps", env=env).stdout.splitlines() if "worker-1" in line]
+    assert drained and "EXITED" in drained[0], drained
+    assert "worker-1" not in program_pids(env)
 
     pids += [int(line.split("pid ")[1].split(",")[0])
              for line in listing.stdout.splitlines() if "RUNNING" in line]
