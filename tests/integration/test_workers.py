@@ -189,7 +189,9 @@ def test_second_signal_stops_at_once_and_the_task_is_redelivered(
     wait_until(lambda: task_state(redis_client, queue_config, job_cold)["state"] == "running",
                20, message="the task to start")
     w1.signal(signal.SIGTERM)
-    time.sleep(0.3)
+    # The second signal goes once the first has been handled: two SIGTERMs pending at once
+    # are one to the process (a loaded machine may not run its handler within 0.3 s).
+    wait_until(lambda: w1.logged("worker.stopping"), 20, message="w1 to begin stopping")
     w1.signal(signal.SIGTERM)
     assert w1.wait(10) != 0
     assert w1.logged("worker.cold_shutdown")
