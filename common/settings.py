@@ -227,6 +227,47 @@ class ApiSettings:
             "answer 503 too_many_streams", unit="streams", minimum=1),
         1000,
     )
+    callback_secret: str = setting(
+        Var("CALLBACK_SECRET", "the key each tenant's callback signing secret is derived from "
+            "(HMAC-SHA256 of the tenant id); a tenant reads its own secret at "
+            "`GET /api/callbacks/secret/`. Changing it changes every tenant's secret",
+            default_doc="derived from DJANGO_SECRET_KEY"),
+        "",
+    )
+    callback_allow_private: bool = setting(
+        Var("CALLBACK_ALLOW_PRIVATE", "accept `callback_url`s whose host resolves to a "
+            "private, loopback or link-local address (off: such URLs are refused at submission "
+            "and at delivery, so callbacks cannot reach the service's own network)"),
+        False,
+    )
+    callback_max_attempts: int = setting(
+        Var("CALLBACK_MAX_ATTEMPTS", "delivery attempts of one job-finished callback before "
+            "it is given up (state `failed`)", unit="attempts", minimum=1),
+        8,
+    )
+    callback_retry_base_s: float = setting(
+        Var("CALLBACK_RETRY_BASE_SECONDS", "wait before the first retry of a callback; it "
+            "doubles with each retry (with jitter) up to CALLBACK_RETRY_MAX_SECONDS",
+            unit="seconds", minimum=0.01),
+        5.0,
+    )
+    callback_retry_max_s: float = setting(
+        Var("CALLBACK_RETRY_MAX_SECONDS", "longest wait between two callback attempts",
+            unit="seconds", minimum=0.01),
+        600.0,
+    )
+    callback_timeout_s: float = setting(
+        Var("CALLBACK_TIMEOUT_SECONDS", "time one callback attempt may take in all (connect, "
+            "send, answer); a receiver slower than this is a failed attempt",
+            unit="seconds", minimum=0.1),
+        5.0,
+    )
+    callback_poll_s: float = setting(
+        Var("CALLBACK_POLL_SECONDS", "how often an API process looks for due callbacks (a "
+            "local job's callback goes at once); 0: this process sends none", unit="seconds",
+            minimum=0),
+        1.0,
+    )
     metrics_token: str = setting(
         Var("METRICS_TOKEN", "a read-only bearer token for `GET /metrics` (Prometheus' "
             "`authorization: credentials`); set, a scrape needs it or an admin key. Unset: "

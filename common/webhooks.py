@@ -5,21 +5,26 @@
   reserved or unspecified) unless ``allow_private``. Raises :class:`CallbackRefused`.
 - :func:`deliver`: one POST of the body, signed, to an address checked *at delivery time*
   (so a name that resolved to a public address at submission and to 127.0.0.1 now is refused:
-  DNS rebinding), connecting to that very address; redirects are never followed.
+  DNS rebinding), connecting to that very address; redirects are never followed, at most
+  4 KiB of the answer is read, and the whole attempt (connect, send, answer) is cut off at
+  ``timeout_s`` however slowly the receiver trickles.
 - :func:`signature`: ``sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body)>``, sent as
   ``X-Imgproc-Signature`` with the timestamp in ``X-Imgproc-Timestamp``.
 
-Not wired yet: submissions do not take a ``callback_url`` and nothing calls :func:`deliver`.
+The outbox, retries and the job's record of attempts are image_api/callbacks (the sender) and
+distributed/callbacks.py (the Redis outbox of distributed jobs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -127,9 +132,10 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
 
 
 def deliver(url: str, body: bytes, *, secret: str, allow_private: bool = False,
-            timeout_s: float = 5.0) -> Attempt:
+            timeout_s: float = 5.0, headers: dict[str, str] | None = None) -> Attempt:
     """POST ``body`` (JSON) to ``url`` once, signed; the outcome as an :class:`Attempt`
-    (never raises for network errors or a refused URL: they are the attempt's ``error``)."""
+    (never raises for network errors or a refused URL: they are the attempt's ``error``,
+    a refusal's starting with ``refused:``). ``headers`` are sent too."""
     started = time.perf_counter()
     at_ms = int(time.time() * 1000)
 
@@ -149,15 +155,35 @@ def deliver(url: str, body: bytes, *, secret: str, allow_private: bool = False,
     host_header = target.host if ":" not in target.host else f"[{target.host}]"
     if target.port not in (80, 443):
         host_header += f":{target.port}"
-    headers = {"Host": host_header, "Content-Type": "application/json",
-               "User-Agent": "imgproc-callback/1", TIMESTAMP_HEADER: timestamp,
-               SIGNATURE_HEADER: signature(secret, timestamp, body)}
+    sent = {**(headers or {}), "Host": host_header, "Content-Type": "application/json",
+            "User-Agent": "imgproc-callback/1", TIMESTAMP_HEADER: timestamp,
+            SIGNATURE_HEADER: signature(secret, timestamp, body)}
+    # The socket timeout bounds each read; this bounds the attempt (a receiver trickling a
+    # byte per second would pass every read's timeout).
+    fired = threading.Event()
+    cutoff = threading.Timer(timeout_s, _abort, args=(connection, fired))
+    cutoff.daemon = True
+    cutoff.start()
     try:
-        connection.request("POST", target.path, body=body, headers=headers)
+        connection.request("POST", target.path, body=body, headers=sent)
         response = connection.getresponse()
         response.read(_MAX_RESPONSE_BYTES)  # a redirect is an answer, never followed
+        if fired.is_set():
+            return done(None, f"timed out: no complete answer within {timeout_s:g} s")
         return done(response.status, None)
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        if fired.is_set():
+            return done(None, f"timed out: no complete answer within {timeout_s:g} s")
         return done(None, f"{type(exc).__name__}: {exc}"[:300])
     finally:
+        cutoff.cancel()
         connection.close()
+
+
+def _abort(connection: http.client.HTTPConnection, fired: threading.Event) -> None:
+    """Cut an attempt off: shut its socket down, so the blocked read returns at once."""
+    fired.set()
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)

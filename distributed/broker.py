@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from distributed.callbacks import CallbackOutbox
 from distributed.config import QueueConfig
 from distributed.connection import connect
 from distributed.dead_letters import (
@@ -33,6 +34,7 @@ class Broker:
         self._client = connect(config.redis_url, socket_timeout_s=socket_timeout_s)
         self.queue = Queue(self._client, config)
         self.registry = Registry(self._client, config)
+        self.callbacks = CallbackOutbox(self._client, config, self.queue.scripts)
 
     def ping(self) -> None:
         """Raises :class:`RedisUnavailable` when Redis does not answer."""

@@ -94,7 +94,7 @@ def _apply(
 
 
 def _run(scripts: Scripts, k: Keys, config: QueueConfig, action: str, ids: list[str]) -> int:
-    keys = [k.dead(), k.stats(), k.doorbell(), k.tenants_open()]
+    keys = [k.dead(), k.stats(), k.doorbell(), k.tenants_open(), k.callbacks()]
     for task_id in ids:
         job_id = job_id_of(task_id)
         keys += [k.task(task_id), k.job(job_id), k.job_tasks(job_id)]

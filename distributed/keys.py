@@ -60,6 +60,15 @@ Key                      Type    Contents
 {p}:metrics:durations    HASH    task-duration histograms the workers push with each batch of
                                  completions: ``<series>|<bucket>`` counts, ``<series>|sum_us``
                                  (series ``task`` and ``filter:<name>``; distributed/metrics.py)
+{p}:callbacks            ZSET    job id -> epoch ms when its job-finished callback is next due:
+                                 added by the script that settles a job with a callback_url
+                                 (lib.lua job_settle); a sender that claims an entry pushes its
+                                 score to now + CALLBACK_LEASE_MS (its claim; the score is the
+                                 fencing token), records the attempt, then removes the entry
+                                 (delivered, given up) or re-scores it (the retry's due time).
+                                 The job hash holds the callback's record: callback_url,
+                                 callback_state (pending/delivered/failed), callback_tries,
+                                 callback_next_at, callback_attempts (JSON list, last ones)
 {p}:idem:{sha256(key)}   STRING  "<job id> <request fingerprint>" of the first submission with
                                  that Idempotency-Key (TTL IDEMPOTENCY_TTL_SECONDS)
 """
@@ -149,6 +158,9 @@ class Keys:
         return f"{self.prefix}:history:last"
     def durations(self) -> str:
         return f"{self.prefix}:metrics:durations"
+
+    def callbacks(self) -> str:
+        return f"{self.prefix}:callbacks"
 
     def tenant_base(self) -> str:
         """Base of the per-tenant keys, passed to Lua (the tenant of a task is only known

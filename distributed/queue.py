@@ -230,7 +230,7 @@ class Queue:
         if not entries:
             return []
         k = self.keys
-        keys = [k.stats(), k.dead(), k.tenants_open()]
+        keys = [k.stats(), k.dead(), k.tenants_open(), k.callbacks()]
         args: list[Any] = [
             now_ms(), owner, consumer, GROUP, self.config.max_attempts, self.config.job_ttl_s,
         ]
@@ -285,7 +285,7 @@ class Queue:
             for d, result in items:
                 self.scripts["complete"](
                     keys=[k.task(d.task_id), d.stream, k.job(d.job_id), k.job_tasks(d.job_id),
-                          k.stats(), bucket, k.tenants_open()],
+                          k.stats(), bucket, k.tenants_open(), k.callbacks()],
                     args=[GROUP, d.msg_id, d.attempt, d.owner, now, result.to_json(),
                           self.config.job_ttl_s, TPUT_TTL_S],
                     client=pipe,
@@ -304,7 +304,7 @@ class Queue:
         with translate_redis_errors():
             verdict = self.scripts["fail"](
                 keys=[k.task(d.task_id), d.stream, k.job(d.job_id), k.job_tasks(d.job_id),
-                      k.stats(), k.delayed(), k.dead(), k.tenants_open()],
+                      k.stats(), k.delayed(), k.dead(), k.tenants_open(), k.callbacks()],
                 args=[GROUP, d.msg_id, d.attempt, d.owner, now, error, "1" if permanent else "0",
                       self.config.max_attempts, now + int(retry_in_s * 1000),
                       self.config.job_ttl_s],
@@ -332,7 +332,7 @@ class Queue:
             ids = [_s(t) for t in self.client.lrange(k.job_tasks(job_id), 0, -1)]
             return int(self.scripts["cancel"](
                 keys=[k.stats(), k.delayed(), k.job(job_id), k.job_tasks(job_id),
-                      k.tenants_open(), *(k.task(t) for t in ids)],
+                      k.tenants_open(), k.callbacks(), *(k.task(t) for t in ids)],
                 args=[now_ms(), self.config.job_ttl_s, *ids],
             ))
 
@@ -347,7 +347,7 @@ class Queue:
             ids = [_s(t) for t in self.client.lrange(k.job_tasks(job_id), 0, -1)]
             answer = _s(self.scripts["delete_job"](
                 keys=[k.job(job_id), k.job_tasks(job_id), k.jobs(), k.jobs(tenant), k.dead(),
-                      k.stats(), *(k.task(t) for t in ids)],
+                      k.stats(), k.callbacks(), *(k.task(t) for t in ids)],
                 args=[job_id, *ids],
             ))
         if answer == "missing":

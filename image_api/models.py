@@ -35,6 +35,12 @@ class Job(models.Model):
     stats = models.JSONField(default=dict)
     # The tenant (API key id, or "anonymous") that submitted the job.
     owner = models.CharField(max_length=40, default="anonymous", db_index=True)
+    # Job-finished callback (image_api/callbacks): where to POST the job, the record of the
+    # attempts ({"state", "tries", "attempts", "base_url"}), and when the next attempt is due
+    # (null: none due; the outbox of the local modes is this indexed column).
+    callback_url = models.CharField(max_length=2048, blank=True, default="")
+    callback = models.JSONField(default=dict, blank=True)
+    callback_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ("-created_at",)

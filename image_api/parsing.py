@@ -197,6 +197,8 @@ def parse_batch_request(
         quality=data.get("quality"),
         effort=data.get("effort", "balanced"),
         keep_metadata=bool(data.get("keep_metadata", False)),
+        callback_url=data.get("callback_url") or "",
+        base_url=request.build_absolute_uri("/"),
     )
     return batch, data
 

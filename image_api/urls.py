@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from image_api.callbacks.views import CallbackSecretApi
 from image_api.cluster.views import (
     WorkerDetailApi,
     WorkerDrainApi,
@@ -31,6 +32,7 @@ urlpatterns = [
     path("health/", HealthApi.as_view(), name="health"),
     path("health/live/", LivenessApi.as_view(), name="health-live"),
     path("filters/", FilterListApi.as_view(), name="filters"),
+    path("callbacks/secret/", CallbackSecretApi.as_view(), name="callbacks-secret"),
     path("images/", ImageListUploadApi.as_view(), name="images"),
     path("images/<str:image_id>/", ImageFileApi.as_view(), name="image-file"),
     path(

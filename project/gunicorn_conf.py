@@ -97,7 +97,10 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """Each API process runs the retention janitor (image_api/retention.py)."""
+    """Each API process runs the retention janitor (image_api/retention.py) and the callback
+    sender (image_api/callbacks/sender.py)."""
+    from image_api.callbacks.sender import start_sender
     from image_api.retention import start_janitor
 
     start_janitor()
+    start_sender()

@@ -157,6 +157,16 @@ REST_FRAMEWORK = {
 RETENTION_DAYS = DISTRIBUTED.retention_days  # one retention for Redis records and files
 RETENTION_SWEEP_SECONDS = API_SETTINGS.retention_sweep_s
 
+# Job-finished callbacks (image_api/callbacks): signed POSTs with retries, from every API
+# process's sender thread.
+CALLBACK_SECRET = API_SETTINGS.callback_secret or API_SETTINGS.secret_key
+CALLBACK_ALLOW_PRIVATE = API_SETTINGS.callback_allow_private
+CALLBACK_MAX_ATTEMPTS = API_SETTINGS.callback_max_attempts
+CALLBACK_RETRY_BASE_SECONDS = API_SETTINGS.callback_retry_base_s
+CALLBACK_RETRY_MAX_SECONDS = API_SETTINGS.callback_retry_max_s
+CALLBACK_TIMEOUT_SECONDS = API_SETTINGS.callback_timeout_s
+CALLBACK_POLL_SECONDS = API_SETTINGS.callback_poll_s
+
 # API keys and tenants (image_api/auth.py, image_api/tenancy.py).
 AUTH_REQUIRED = API_SETTINGS.auth_required
 METRICS_TOKEN = API_SETTINGS.metrics_token

@@ -4,14 +4,14 @@
 -- backlog.
 -- Running tasks finish (their outcome is recorded as usual).
 -- KEYS[1] stats  KEYS[2] delayed zset  KEYS[3] job  KEYS[4] job tasks list
--- KEYS[5] tenants' open tasks (hash)  KEYS[6..] task hashes
--- ARGV[1] now ms  ARGV[2] retention s  ARGV[3..] task ids (parallel to KEYS[6..])
+-- KEYS[5] tenants' open tasks (hash)  KEYS[6] callback outbox (zset)  KEYS[7..] task hashes
+-- ARGV[1] now ms  ARGV[2] retention s  ARGV[3..] task ids (parallel to KEYS[7..])
 -- Returns the number of tasks cancelled.
 local stats, delayed, job, job_tasks = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, ttl = ARGV[1], ARGV[2]
 local cancelled = 0
-for i = 6, #KEYS do
-  local task, task_id = KEYS[i], ARGV[i - 3]
+for i = 7, #KEYS do
+  local task, task_id = KEYS[i], ARGV[i - 4]
   local cur = redis.call('HMGET', task, 'state', 'priority')
   local state = cur[1]
   local done = false
@@ -33,5 +33,5 @@ for i = 6, #KEYS do
     cancelled = cancelled + 1
   end
 end
-job_settle(job, job_tasks, now, ttl)
+job_settle(job, job_tasks, now, ttl, KEYS[6])
 return cancelled

@@ -1,6 +1,6 @@
 -- Record a task's result, fenced: only the current owner of the current attempt may.
 -- KEYS[1] task  KEYS[2] stream  KEYS[3] job  KEYS[4] job tasks  KEYS[5] stats  KEYS[6] tput bucket
--- KEYS[7] tenants' open tasks (hash)
+-- KEYS[7] tenants' open tasks (hash)  KEYS[8] callback outbox (zset)
 -- ARGV[1] group  ARGV[2] msg id  ARGV[3] attempt  ARGV[4] owner  ARGV[5] now ms
 -- ARGV[6] result JSON  ARGV[7] retention s  ARGV[8] tput bucket TTL s
 -- Returns 1 if recorded, 0 if refused (a late completion from a former owner).
@@ -29,5 +29,5 @@ stat(stats, 'completed', 1)
 redis.call('INCR', KEYS[6])
 redis.call('EXPIRE', KEYS[6], ARGV[8])
 redis.call('HINCRBY', job, 'completed', 1)
-job_settle(job, job_tasks, now, ttl)
+job_settle(job, job_tasks, now, ttl, KEYS[8])
 return 1

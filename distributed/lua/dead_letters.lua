@@ -1,15 +1,15 @@
 -- Re-queue or discard dead-lettered tasks.
 -- KEYS[1] dead-letter zset  KEYS[2] stats  KEYS[3] doorbell stream
--- KEYS[4] tenants' open tasks (hash)
--- KEYS[5..] per task: task hash, job hash, job tasks list
+-- KEYS[4] tenants' open tasks (hash)  KEYS[5] callback outbox (zset)
+-- KEYS[6..] per task: task hash, job hash, job tasks list
 -- ARGV[1] 'requeue' | 'discard'  ARGV[2] now ms  ARGV[3] tenant base  ARGV[4] retention s
 -- ARGV[5..] task ids
 -- Returns the number of tasks changed.
 local action, now, ttl = ARGV[1], ARGV[2], ARGV[4]
 local changed = 0
-local n = (#KEYS - 4) / 3
+local n = (#KEYS - 5) / 3
 for i = 1, n do
-  local task, job, job_tasks = KEYS[3 * i + 2], KEYS[3 * i + 3], KEYS[3 * i + 4]
+  local task, job, job_tasks = KEYS[3 * i + 3], KEYS[3 * i + 4], KEYS[3 * i + 5]
   local task_id = ARGV[4 + i]
   if redis.call('ZREM', KEYS[1], task_id) == 1
       and redis.call('HGET', task, 'state') == 'dead' then
@@ -36,7 +36,7 @@ for i = 1, n do
       redis.call('EXPIRE', task, ttl)
       redis.call('HINCRBY', job, 'cancelled', 1)
       stat(KEYS[2], 'cancelled', 1)
-      job_settle(job, job_tasks, now, ttl)
+      job_settle(job, job_tasks, now, ttl, KEYS[5])
     end
     changed = changed + 1
   end

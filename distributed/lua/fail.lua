@@ -1,6 +1,7 @@
 -- Record a failed attempt, fenced like complete.lua: retry later or dead-letter.
 -- KEYS[1] task  KEYS[2] stream  KEYS[3] job  KEYS[4] job tasks  KEYS[5] stats
 -- KEYS[6] delayed zset  KEYS[7] dead-letter zset  KEYS[8] tenants' open tasks (hash)
+-- KEYS[9] callback outbox (zset)
 -- ARGV[1] group  ARGV[2] msg id  ARGV[3] attempt  ARGV[4] owner  ARGV[5] now ms
 -- ARGV[6] error JSON {kind, message}  ARGV[7] permanent '1'/'0'  ARGV[8] max attempts
 -- ARGV[9] retry due at (ms)  ARGV[10] retention s
@@ -27,5 +28,5 @@ redis.call('ZADD', KEYS[7], now, redis.call('HGET', task, 'id'))
 stat(stats, 'dead', 1)
 tenant_open(KEYS[8], tenant_of(task), -1)
 redis.call('HINCRBY', job, 'dead', 1)
-job_settle(job, job_tasks, now, ARGV[10])
+job_settle(job, job_tasks, now, ARGV[10], KEYS[9])
 return 'dead'

@@ -6,15 +6,23 @@ local function stat(stats, field, delta)
 end
 
 -- After a task of the job reached a terminal state: when every task is terminal, stamp
--- finished_at and start the job's retention clock.
-local function job_settle(job, job_tasks, now, ttl)
-  local t = redis.call('HMGET', job, 'total', 'completed', 'dead', 'cancelled')
+-- finished_at and start the job's retention clock; a job with a callback_url goes into the
+-- callback outbox (due now), in the same script, so no finished job misses its callback.
+-- A job that settles again (a dead letter of it re-queued, then ended) is due again.
+local function job_settle(job, job_tasks, now, ttl, outbox)
+  local t = redis.call('HMGET', job, 'total', 'completed', 'dead', 'cancelled', 'id',
+    'callback_url')
   local total = tonumber(t[1] or '0')
   local done = tonumber(t[2] or '0') + tonumber(t[3] or '0') + tonumber(t[4] or '0')
   if total > 0 and done >= total then
     redis.call('HSET', job, 'finished_at', now)
     redis.call('EXPIRE', job, ttl)
     redis.call('EXPIRE', job_tasks, ttl)
+    if t[6] and t[6] ~= '' and t[5] then
+      redis.call('ZADD', outbox, now, t[5])
+      redis.call('HSET', job, 'callback_state', 'pending', 'callback_tries', 0,
+        'callback_next_at', now)
+    end
   end
 end
 

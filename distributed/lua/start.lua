@@ -1,18 +1,18 @@
 -- Begin deliveries (new or reclaimed): bump the attempt (the fencing token), record the owner.
 -- KEYS[1] stats  KEYS[2] dead-letter zset  KEYS[3] tenants' open tasks (hash)
--- KEYS[4..] per delivery: task hash, stream, job hash, job tasks list
+-- KEYS[4] callback outbox (zset)  KEYS[5..] per delivery: task hash, stream, job hash, job tasks list
 -- ARGV[1] now ms  ARGV[2] owner token  ARGV[3] worker id  ARGV[4] group
 -- ARGV[5] max attempts  ARGV[6] retention s  ARGV[7..] per delivery: msg id, task id
 -- Returns per delivery {'run', attempt, payload, priority} | {'skip', 0, '', ''}
 --   | {'dead', attempt, '', ''}
-local stats, dead, topen = KEYS[1], KEYS[2], KEYS[3]
+local stats, dead, topen, outbox = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, owner, worker, group = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local max_attempts, ttl = tonumber(ARGV[5]), ARGV[6]
 local out = {}
-local n = (#KEYS - 3) / 4
+local n = (#KEYS - 4) / 4
 for i = 1, n do
-  local task, stream = KEYS[4 * i], KEYS[4 * i + 1]
-  local job, job_tasks = KEYS[4 * i + 2], KEYS[4 * i + 3]
+  local task, stream = KEYS[4 * i + 1], KEYS[4 * i + 2]
+  local job, job_tasks = KEYS[4 * i + 3], KEYS[4 * i + 4]
   local msg, task_id = ARGV[5 + 2 * i], ARGV[6 + 2 * i]
   local cur = redis.call('HMGET', task, 'state', 'msg_id', 'priority', 'payload')
   local state = cur[1]
@@ -45,7 +45,7 @@ for i = 1, n do
       stat(stats, 'dead', 1)
       tenant_open(topen, tenant_of(task), -1)
       redis.call('HINCRBY', job, 'dead', 1)
-      job_settle(job, job_tasks, now, ttl)
+      job_settle(job, job_tasks, now, ttl, outbox)
       out[i] = {'dead', attempt, '', ''}
     else
       redis.call('HSET', task, 'state', 'running', 'owner', owner, 'worker', worker,

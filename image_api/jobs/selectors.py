@@ -11,9 +11,11 @@ from typing import Any
 from django.db.models import QuerySet
 
 from distributed.broker import Broker
+from distributed.callbacks import callback_view
 from distributed.errors import RedisUnavailable
 from distributed.jobs import result_entry
 from image_api.broker import broker, queue_config
+from image_api.callbacks.outbox import callback_block, local_callback_block
 from image_api.errors import ApplicationError
 from image_api.images.selectors import get_storage
 from image_api.models import Job
@@ -37,6 +39,7 @@ def job_to_dict(job: Job) -> dict[str, Any]:
         "results": job.results,
         "stats": job.stats,
         "owner": job.owner,
+        "callback": local_callback_block(job),
     }
 
 
@@ -186,7 +189,16 @@ def distributed_job_get(job_id: str) -> dict[str, Any] | None:
             "wall_seconds": round(wall, 4) if wall is not None else None,
             "images_per_second": round(counts["completed"] / wall, 3) if wall else None,
         },
+        "callback": _callback(fields),
     }
+
+
+def _callback(fields: dict[str, str]) -> dict[str, Any] | None:
+    view = callback_view(fields)
+    if view is None:
+        return None
+    return callback_block(view["url"], view["state"], view["attempts"],
+                          view["next_attempt_at_ms"])
 
 
 # --- the job list (GET /api/jobs/) ------------------------------------------------------------

@@ -59,6 +59,26 @@ class JobStatsSerializer(serializers.Serializer):
     images_per_second = serializers.FloatField(allow_null=True)
 
 
+class CallbackAttemptSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    status_code = serializers.IntegerField(allow_null=True,
+                                           help_text="The receiver's answer; null if none.")
+    error = serializers.CharField(allow_null=True, help_text="Why there was no answer (timed "
+                                  "out, connection refused, refused: a private address...).")
+    duration_ms = serializers.FloatField()
+
+
+class CallbackSerializer(serializers.Serializer):
+    url = serializers.CharField()
+    state = serializers.ChoiceField(
+        choices=["waiting", "pending", "delivered", "failed"],
+        help_text="waiting: the job has not finished; pending: an attempt is due (see "
+        "next_attempt_at); delivered: a 2xx answer; failed: given up (CALLBACK_MAX_ATTEMPTS "
+        "attempts, a 410 answer, or a URL refused at delivery).")
+    attempts = CallbackAttemptSerializer(many=True, help_text="The newest 20, oldest first.")
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+
+
 class JobSerializer(serializers.Serializer):
     """A job as returned by the batch endpoints and GET /api/jobs/<id>/."""
 
@@ -78,6 +98,9 @@ class JobSerializer(serializers.Serializer):
         read_only=True, allow_null=True, help_text="Zip of every completed output."
     )
     results = JobResultSerializer(many=True)
+    callback = CallbackSerializer(
+        allow_null=True, help_text="The job-finished callback and its delivery attempts; "
+        "null when the batch named no callback_url.")
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         data = super().to_representation(instance)

@@ -25,6 +25,9 @@ from distributed.jobs import job_status, result_entry
 from distributed.keys import PRIORITIES
 from distributed.messages import TaskMessage, fingerprint, is_request_id
 from image_api.broker import broker, queue_config
+from image_api.callbacks.outbox import local_callback_fields
+from image_api.callbacks.sender import wake as wake_sender
+from image_api.callbacks.signing import checked_callback_url
 from image_api.errors import ApplicationError
 from image_api.images.selectors import get_storage, visible_meta
 from image_api.images.services import ValidatedUpload, uploads_store, uploads_validate
@@ -59,6 +62,10 @@ class BatchSpec:
     caller: Caller = field(default_factory=Caller)
     # The cost model's CPU estimate for the whole batch (imaging.costs), in ms.
     estimated_ms: float = 0.0
+    # POSTed the job when it finishes ('' for none); base_url: where it was submitted (the
+    # job's URLs in the callback's body start there).
+    callback_url: str = ""
+    base_url: str = ""
 
     @property
     def total(self) -> int:
@@ -131,13 +138,16 @@ def batch_prepare(
     quality: int | None,
     effort: str = "balanced",
     keep_metadata: bool = False,
+    callback_url: str = "",
+    base_url: str = "",
 ) -> BatchSpec:
     """Validate everything about a batch request without storing or running anything: the
-    pipeline, the images, and every image's budget (pixels, cost).
+    pipeline, the images, every image's budget (pixels, cost) and the callback URL.
 
     No image ids and no files means the server's sample set.
     """
     steps = parse_pipeline(pipeline_data)
+    callback_url = checked_callback_url(callback_url)
     image_ids = list(image_ids or [])
     limit = int(settings.MAX_BATCH_IMAGES)
     if len(image_ids) + len(files) > limit:
@@ -161,6 +171,8 @@ def batch_prepare(
         keep_metadata=keep_metadata,
         caller=caller,
         estimated_ms=estimated_ms,
+        callback_url=callback_url,
+        base_url=base_url,
     )
 
 
@@ -247,6 +259,7 @@ def job_run_local(*, mode: str, batch: BatchSpec) -> str:
         _result_entry(index, image_id, outcome)
         for index, (image_id, outcome) in enumerate(zip(image_ids, outcomes, strict=True))
     ]
+    finished_at = timezone.now()
     job = Job.objects.create(
         id=job_id,
         mode=mode,
@@ -255,7 +268,7 @@ def job_run_local(*, mode: str, batch: BatchSpec) -> str:
             failed=sum(r["status"] != "completed" for r in results), cancelled=0, started=True,
         ),
         created_at=created_at,
-        finished_at=timezone.now(),
+        finished_at=finished_at,
         total=len(results),
         output_format=batch.output_format,
         quality=batch.quality,
@@ -266,7 +279,10 @@ def job_run_local(*, mode: str, batch: BatchSpec) -> str:
             "images_per_second": round(len(results) / wall_seconds, 3) if wall_seconds else None,
         },
         owner=batch.caller.tenant,
+        **local_callback_fields(batch.callback_url, batch.base_url, finished_at),
     )
+    if batch.callback_url:
+        wake_sender()
     logger.info(
         "job finished id=%s mode=%s status=%s total=%d wall_s=%.3f",
         job.id, mode, job.status, job.total, wall_seconds,
@@ -286,6 +302,7 @@ def batch_fingerprint(batch: BatchSpec, priority: str) -> str:
         "effort": batch.effort,
         "keep_metadata": batch.keep_metadata,
         "priority": priority,
+        "callback_url": batch.callback_url,
     })
 
 
@@ -342,6 +359,9 @@ def job_submit_distributed(
         "quality": batch.quality,
         "pipeline": json.dumps(steps_json),
     }
+    if batch.callback_url:
+        fields.update(callback_url=batch.callback_url, callback_base=batch.base_url,
+                      callback_state="waiting")
     try:
         submitted = queue.submit(
             job_id=job_id, priority=priority, messages=messages, job_fields=fields,

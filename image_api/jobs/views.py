@@ -105,6 +105,13 @@ class JobCreateLocalApi(APIView):
             help_text="Copy the input's EXIF into the output (its orientation reset). By "
             "default EXIF is dropped; the ICC profile is kept either way.",
         )
+        callback_url = StrictCharField(
+            required=False, allow_blank=True, max_length=2048,
+            help_text="POSTed the job (JSON, signed: see GET /api/callbacks/secret/) when it "
+            "finishes, retried with backoff; the attempts are shown in the job's `callback`. "
+            "http(s) only; a host on a private or loopback address is refused "
+            "(400 invalid_callback_url) unless CALLBACK_ALLOW_PRIVATE is set.",
+        )
 
     class MultipartInputSerializer(serializers.Serializer):
         class Meta:

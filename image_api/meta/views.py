@@ -30,6 +30,8 @@ ENTRY_POINTS = (
     ("process_batch_distributed", "image_api:process-batch-distributed",
      "Queue a batch for the Redis workers (202)."),
     ("jobs", "image_api:jobs", "Jobs of every mode, newest first, with their progress."),
+    ("callbacks_secret", "image_api:callbacks-secret",
+     "Your key for checking the signature of job-finished callbacks."),
     ("workers_status", "image_api:workers-status", "Workers, queue figures and alerts."),
     ("dead_letters", "image_api:dead-letters", "Tasks that failed for good."),
     ("workers_history", "image_api:workers-history",

@@ -44,6 +44,7 @@ from tests.api.conftest import as_file, encode, picture
 # Every operation of the schema; test_every_schema_operation_is_fuzzed keeps this list honest.
 OPERATIONS = [
     "GET /api/",
+    "GET /api/callbacks/secret/",
     "GET /api/dead-letters/",
     "POST /api/dead-letters/",
     "GET /api/filters/",

@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -126,3 +128,55 @@ def test_the_setting_allows_private_addresses():
 
 def test_backoff_doubles_and_is_capped():
     assert [backoff_s(n, base_s=1, max_s=5) for n in (1, 2, 3, 4)] == [1, 2, 4, 5]
+
+
+@pytest.fixture
+def trickler() -> Iterator[tuple[str, threading.Event]]:
+    """A receiver that reads the request, then answers one byte every 0.2 s, forever: each
+    read gets a byte well within any socket timeout, the answer never ends."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(65536)
+            answer = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000
+            for byte in answer:
+                if stop.wait(0.2):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/", stop
+    finally:
+        stop.set()
+        server.close()
+        thread.join(5)
+
+
+def test_a_trickling_receiver_is_cut_off_at_the_attempts_time_limit(trickler):
+    url, _ = trickler
+    started = time.monotonic()
+
+    attempt = deliver(url, b"{}", secret=SECRET, allow_private=True, timeout_s=1.0)
+
+    took = time.monotonic() - started
+    assert attempt.status_code is None and attempt.error.startswith("timed out"), attempt
+    assert took < 2.5, took
+
+
+def test_extra_headers_are_sent_and_cannot_replace_the_signature(receiver):
+    attempt = deliver(receiver.url, b"{}", secret=SECRET, allow_private=True,
+                      headers={"X-Imgproc-Event": "job.finished",
+                               "X-Imgproc-Signature": "sha256=forged"})
+
+    assert attempt.ok
+    headers = receiver.requests[0]["headers"]
+    assert headers["X-Imgproc-Event"] == "job.finished"
+    assert headers["X-Imgproc-Signature"] != "sha256=forged"
