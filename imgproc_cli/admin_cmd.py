@@ -1,4 +1,5 @@
-"""Read and operate: ``jobs``, ``job``, ``cancel``, ``workers``, ``dead-letters``, ``drain``."""
+"""Read and operate: ``jobs``, ``job``, ``cancel``, ``workers``, ``dead-letters``, ``drain``,
+``callback-secret``."""
 
 from __future__ import annotations
 
@@ -126,3 +127,15 @@ def drain(ctx: Context, worker_id: str) -> None:
     else:
         ctx.ui.print(f"{answer.get('worker_id', worker_id)}: draining (it finishes its task "
                      "in hand, then exits)")
+
+
+@click.command("callback-secret")
+@pass_context
+def callback_secret(ctx: Context) -> None:
+    """Print your key's secret for checking job-finished callbacks (--callback-url)."""
+    answer = ctx.client.get_json("/api/callbacks/secret/")
+    if ctx.json:
+        ctx.ui.print_json(answer)
+        return
+    click.echo(answer["secret"])
+    ctx.ui.note(f"tenant {answer.get('tenant')}: {answer.get('scheme')}")

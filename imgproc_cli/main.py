@@ -10,7 +10,15 @@ import traceback
 import click
 
 from imgproc_cli import __version__
-from imgproc_cli.admin_cmd import cancel, dead_letters, drain, job, jobs, workers
+from imgproc_cli.admin_cmd import (
+    callback_secret,
+    cancel,
+    dead_letters,
+    drain,
+    job,
+    jobs,
+    workers,
+)
 from imgproc_cli.client import DEFAULT_API_URL, MAX_429_RETRIES, Client
 from imgproc_cli.context import Context
 from imgproc_cli.errors import (
@@ -61,7 +69,8 @@ def cli(ctx: click.Context, api_url: str, api_key: str | None, retries: int, jso
                       api_key=api_key or None)
 
 
-for command in (submit, download, jobs, job, cancel, workers, dead_letters, drain):
+for command in (submit, download, jobs, job, cancel, workers, dead_letters, drain,
+                callback_secret):
     cli.add_command(command)
 
 

@@ -34,6 +34,7 @@ class SubmitOptions:
     chunk_files: int = 20
     chunk_bytes: int = 32 * 1024 * 1024
     new_job: bool = False
+    callback_url: str | None = None
 
 
 @dataclass
@@ -66,6 +67,8 @@ def idempotency_key(images: list[LocalImage], options: SubmitOptions) -> str:
         "steps": options.steps, "mode": options.mode, "priority": options.priority,
         "output_format": options.output_format, "quality": options.quality,
     }
+    if options.callback_url:  # only then: the keys of earlier versions stay the same
+        request["callback_url"] = options.callback_url
     digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
     return f"imgproc-cli-{digest[:40]}"
 
@@ -125,6 +128,8 @@ def _submit(client: Client, image_ids: list[str], options: SubmitOptions, key: s
         body["quality"] = options.quality
     if options.mode == "distributed":
         body["priority"] = options.priority or "normal"
+    if options.callback_url:
+        body["callback_url"] = options.callback_url
         return dict(client.post_json("/api/process-batch/distributed/", body,
                                      headers={"Idempotency-Key": key}))
     return dict(client.post_json(f"/api/process-batch/{options.mode}/", body,

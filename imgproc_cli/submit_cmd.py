@@ -73,10 +73,14 @@ def parse_filter(spec: str) -> dict[str, Any]:
               help="Most MiB per upload request (a larger file goes alone).")
 @click.option("--new-job", is_flag=True,
               help="Submit again even if the same request was submitted before.")
+@click.option("--callback-url", metavar="URL",
+              help="The server POSTs the finished job there, signed (see `imgproc "
+              "callback-secret`).")
 @pass_context
 def submit(ctx: Context, paths: tuple[Path, ...], filters: tuple[str, ...], mode: str,
            priority: str | None, output_format: str | None, quality: int | None,
-           out_dir: Path, chunk_files: int, chunk_mb: int, new_job: bool) -> None:
+           out_dir: Path, chunk_files: int, chunk_mb: int, new_job: bool,
+           callback_url: str | None) -> None:
     """Process images (files, or folders walked for images) and download the outputs.
 
     Rerunning the same command follows the first job instead of submitting a new one, and
@@ -95,7 +99,7 @@ def submit(ctx: Context, paths: tuple[Path, ...], filters: tuple[str, ...], mode
     options = SubmitOptions(steps=steps, mode=mode, priority=priority,
                             output_format=output_format, quality=quality,
                             chunk_files=chunk_files, chunk_bytes=chunk_mb * 1024 * 1024,
-                            new_job=new_job)
+                            new_job=new_job, callback_url=callback_url)
     state = State.for_server(ctx.client.base_url, ctx.api_key)
     ctx.interrupt_hint.append("Nothing half-written was left in the output folder. Rerun the "
                               "same command to resume: uploads are not repeated and a job "

@@ -54,7 +54,8 @@ def job_table(job: dict[str, Any]) -> Table:
         for step in job.get("pipeline") or [])
     table = Table(title=f"{job.get('id')}  {job.get('mode')}  {job.get('status')}",
                   caption=f"pipeline: {steps or '(none)'}\ncreated {_when(job.get('created_at'))}"
-                  f", finished {_when(job.get('finished_at')) or '-'}")
+                  f", finished {_when(job.get('finished_at')) or '-'}"
+                  + callback_line(job.get("callback")))
     columns = ["#", "image", "status", "format", "size", "ms"]
     if distributed:
         columns += ["tries", "worker"]
@@ -74,6 +75,21 @@ def job_table(job: dict[str, Any]) -> Table:
         row.append(_plain(f"{error.get('code')}: {error.get('message')}" if error else ""))
         table.add_row(*row)
     return table
+
+
+def callback_line(callback: dict[str, Any] | None) -> str:
+    """The job's callback in a line ('' without one): state, attempts, the last answer."""
+    if not callback:
+        return ""
+    attempts = callback.get("attempts") or []
+    line = f"\ncallback {_plain(callback.get('url'))}: {callback.get('state')}"
+    if attempts:
+        last = attempts[-1]
+        answer = last.get("status_code") or last.get("error")
+        line += f", {len(attempts)} attempt{'s' if len(attempts) > 1 else ''} (last: {answer})"
+    if callback.get("next_attempt_at"):
+        line += f", next at {_when(callback['next_attempt_at'])}"
+    return line
 
 
 def queue_line(status: dict[str, Any]) -> str:

@@ -275,6 +275,19 @@ async function loadWithKey(img) {
   img.src = URL.createObjectURL(await response.blob());
 }
 
+// The job's callback in a line: where, its state, the attempts and the last answer.
+function callbackLine(cb) {
+  if (!cb) return "";
+  let line = `Callback to ${cb.url}: ${cb.state}`;
+  const n = cb.attempts.length;
+  if (n) {
+    const last = cb.attempts[n - 1];
+    line += `, ${n} attempt${n > 1 ? "s" : ""} (last: ${last.status_code ?? last.error})`;
+  }
+  if (cb.next_attempt_at) line += `, next at ${cb.next_attempt_at.slice(11, 19)}`;
+  return line;
+}
+
 function jobPage() {
   const jobId = JSON.parse($("job-id").textContent);
   const url = `${API.jobs}${encodeURIComponent(jobId)}/`;
@@ -299,6 +312,7 @@ function jobPage() {
     $("download").href = job.results_url || "#";
     $("download").classList.toggle("disabled", !p.completed);
     renderThumbs(job.results, shown);
+    $("callback").textContent = callbackLine(job.callback);
     $("tasks").innerHTML = job.results.map((r) => `<tr data-index="${r.index}">
       <td>${r.index}</td><td>${esc(r.image)}</td><td class="${esc(r.state || r.status)}">${esc(r.state || r.status)}</td>
       <td>${esc(r.attempts ?? 1)}</td><td>${r.worker ? `<a href="${API.console}workers/${encodeURIComponent(r.worker)}/">${esc(r.worker)}</a>` : "-"}</td>
