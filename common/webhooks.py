@@ -29,8 +29,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["MAX_URL_CHARS", "Attempt", "CallbackRefused", "Target", "backoff_s", "check_url",
-           "deliver", "signature"]
+__all__ = ["MAX_URL_CHARS", "Attempt", "CallbackRefused", "Target", "check_url", "deliver",
+           "signature"]
 
 MAX_URL_CHARS = 2048
 SIGNATURE_HEADER = "X-Imgproc-Signature"
@@ -111,11 +111,6 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     """``sha256=<hex>`` of HMAC-SHA256 keyed by ``secret`` over ``"<timestamp>." + body``."""
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
     return f"sha256={digest.hexdigest()}"
-
-
-def backoff_s(attempt: int, *, base_s: float, max_s: float) -> float:
-    """The wait before attempt ``attempt + 1`` (attempt 1 waits ``base_s``), doubling, capped."""
-    return float(min(max_s, base_s * 2 ** max(0, attempt - 1)))
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):

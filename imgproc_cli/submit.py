@@ -126,10 +126,10 @@ def _submit(client: Client, image_ids: list[str], options: SubmitOptions, key: s
         body["output_format"] = options.output_format
     if options.quality is not None:
         body["quality"] = options.quality
-    if options.mode == "distributed":
-        body["priority"] = options.priority or "normal"
     if options.callback_url:
         body["callback_url"] = options.callback_url
+    if options.mode == "distributed":
+        body["priority"] = options.priority or "normal"
         return dict(client.post_json("/api/process-batch/distributed/", body,
                                      headers={"Idempotency-Key": key}))
     return dict(client.post_json(f"/api/process-batch/{options.mode}/", body,

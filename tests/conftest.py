@@ -23,8 +23,9 @@ def media_root(settings, tmp_path: Path) -> Path:
     return root
 
 
-# A real HTTP receiver, a real Redis server and real worker processes, for the tests that
-# ask for them.
+# Real Redis server and real worker processes, for the tests that ask for them; a live API
+# server process (api_server) and an HTTP receiver for a client's requests (receiver).
 from tests.support.receiver import *  # noqa: E402, F403
 from tests.support.redis import *  # noqa: E402, F403
+from tests.support.server import *  # noqa: E402, F403
 from tests.support.workers import *  # noqa: E402, F403

@@ -20,7 +20,7 @@ from image_api.auth import create_key
 from image_api.callbacks import sender
 from image_api.callbacks.outbox import LocalOutbox, RedisOutbox
 from image_api.models import Job
-from tests.support.receiver import Received
+from tests.support.receiver import ReceivedRequest
 from tests.support.redis import assert_counts_add_up
 from tests.support.workers import wait_until
 
@@ -52,7 +52,7 @@ def key_client(secret: str) -> APIClient:
     return api
 
 
-def verify(api: APIClient, request: Received) -> dict:
+def verify(api: APIClient, request: ReceivedRequest) -> dict:
     """The body of a callback, after checking its signature with the secret the API gives
     the caller."""
     secret = api.get("/api/callbacks/secret/").json()["secret"]

@@ -6,15 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,70 +19,19 @@ import requests
 from rest_framework.test import APIClient
 
 from project.asgi_middleware import FrontDoor
+from tests.support.server import ApiServer
 
-ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    def __init__(self, port: int, tmpdir: Path, proc: subprocess.Popen) -> None:
-        self.port, self.tmpdir, self.proc = port, tmpdir, proc
-        self.url = f"http://127.0.0.1:{port}"
-
-    def connect(self) -> socket.socket:
-        return socket.create_connection(("127.0.0.1", self.port), timeout=30)
-
-
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    started: list[subprocess.Popen] = []
+def start_server(api_server: Callable[..., ApiServer]) -> Callable[..., ApiServer]:
+    """``start_server(**env)``: the API as deployed (tests/support/server.py: gunicorn, its
+    uvicorn worker), without Redis; ``server.tmpdir`` is its TMPDIR, to watch what it spools."""
+    def start(**env: str) -> ApiServer:
+        return api_server(env={"LOG_LEVEL": "WARNING", **env})
 
-    def start(**env: str) -> Server:
-        var = tmp_path / f"var-{len(started)}"
-        tmpdir = var / "tmp"
-        tmpdir.mkdir(parents=True)
-        environment = {k: v for k, v in os.environ.items()
-                       if not k.startswith(("REDIS_", "DATABASE_URL", "AUTH_", "MEDIA_ROOT"))}
-        environment.update(VAR_DIR=str(var), TMPDIR=str(tmpdir), LOG_LEVEL="WARNING", **env)
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-                       cwd=ROOT, env=environment, check=True, timeout=120)
-        port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "project.asgi:application", "-c",
-             "python:project.gunicorn_conf", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-            cwd=ROOT, env=environment, stdin=subprocess.DEVNULL,
-            stdout=(var / "server.log").open("wb"), stderr=subprocess.STDOUT,
-            start_new_session=True)
-        started.append(proc)
-        server = Server(port, tmpdir, proc)
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (var / "server.log").read_text()[-3000:]
-            try:
-                if requests.get(server.url + "/api/health/live/", timeout=2).ok:
-                    return server
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "the server did not answer"
-            time.sleep(0.1)
-
-    try:
-        yield start
-    finally:
-        for proc in started:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+    return start
 
 
 def read_response(sock: socket.socket, timeout: float = 15.0) -> tuple[int, bytes]:

@@ -3,60 +3,19 @@ the stream shows the queued job, follows it while a worker runs it, ends, and cl
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.support.workers import ROOT, wait_until, worker_env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture
-def uvicorn_api(queue_config, tmp_path: Path, start_worker) -> Iterator[str]:
-    env = worker_env(queue_config, start_worker.media_root, VAR_DIR=str(tmp_path / "var"),
-                     SSE_POLL_SECONDS="0.05", DJANGO_ALLOWED_HOSTS="127.0.0.1")
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env,
-                   check=True, timeout=120)
-    port = free_port()
-    log = (tmp_path / "uvicorn.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log"],
-        cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        def up() -> bool:
-            assert proc.poll() is None, (tmp_path / "uvicorn.log").read_text()
-            with contextlib.suppress(requests.ConnectionError):
-                return requests.get(f"{base}/api/health/live/", timeout=2).ok
-            return False
-        wait_until(up, 60, message="uvicorn to answer")
-        yield base
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        log.close()
+def uvicorn_api(api_server, queue_config, start_worker) -> str:
+    """The API under plain uvicorn (tests/support/server.py), on the workers' storage."""
+    return api_server(queue_config=queue_config, server="uvicorn",
+                      media_root=start_worker.media_root,
+                      env={"SSE_POLL_SECONDS": "0.05"}).url
 
 
 def test_the_stream_follows_a_distributed_job_under_uvicorn(uvicorn_api, start_worker):

@@ -12,7 +12,8 @@ import redis
 from distributed.config import QueueConfig
 from distributed.embedded import EmbeddedRedis
 from distributed.queue import Queue
-from tests.support.browser import Server, launch_chromium, run_server
+from tests.support.browser import launch_chromium, run_server
+from tests.support.server import ApiServer
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def queue_config(console_config: QueueConfig) -> QueueConfig:
 
 @pytest.fixture(scope="module")
 def console_server(console_config: QueueConfig,
-                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     yield from run_server(console_config, tmp_path_factory.mktemp("console"))
 
 

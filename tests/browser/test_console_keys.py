@@ -10,14 +10,15 @@ import pytest
 import requests
 
 from distributed.config import QueueConfig
-from tests.support.browser import Server, run_server, screenshot
+from tests.support.browser import run_server, screenshot
+from tests.support.server import ApiServer
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def console_server(console_config: QueueConfig,
-                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     yield from run_server(console_config, tmp_path_factory.mktemp("console-keys"),
                           AUTH_REQUIRED="1")
 

@@ -1,40 +1,25 @@
-"""Fixtures of the CLI tests: a live API server (uvicorn, as deployed) on a free loopback
-port with its own database, storage and the suite's real Redis; real workers on the same
-storage; and the CLI run as a real subprocess (``python -m imgproc_cli``)."""
+"""Fixtures of the CLI tests: a live API server (as deployed: tests/support/server.py) on a
+free loopback port with its own database, storage and the suite's real Redis; real workers
+on the same storage; and the CLI run as a real subprocess (``python -m imgproc_cli``)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
 from PIL import Image
 
 from distributed.config import QueueConfig
 from distributed.embedded import EmbeddedRedis
-from tests.support.workers import ROOT, wait_until, worker_env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass(frozen=True)
-class LiveApi:
-    url: str
-    media_root: Path
-    config: QueueConfig
+from tests.support.server import ApiServer, run_api_server
+from tests.support.workers import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -52,48 +37,20 @@ def queue_config(live_config: QueueConfig) -> QueueConfig:
     return live_config
 
 
-@contextlib.contextmanager
-def serve_api(config: QueueConfig, base: Path, **env: str) -> Iterator[LiveApi]:
-    """A uvicorn API server on a free loopback port, its database migrated, its storage and
-    var directory under ``base``; stopped (SIGTERM, then SIGKILL) on the way out."""
-    media = base / "media"
-    media.mkdir(parents=True)
-    server_env = worker_env(config, media, VAR_DIR=str(base / "var"), SSE_POLL_SECONDS="0.05",
-                            DJANGO_ALLOWED_HOSTS="127.0.0.1", THROTTLE_RATE="", **env)
-    server_env.pop("DJANGO_SETTINGS_MODULE", None)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT,
-                   env=server_env, check=True, timeout=120)
-    port = free_port()
-    log_path = base / "uvicorn.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1",
-         "--port", str(port), "--no-access-log"],
-        cwd=ROOT, env=server_env, stdin=subprocess.DEVNULL, stdout=log,
-        stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        def up() -> bool:
-            assert proc.poll() is None, log_path.read_text()
-            with contextlib.suppress(requests.ConnectionError):
-                return requests.get(f"{url}/api/health/live/", timeout=2).ok
-            return False
-        wait_until(up, 60, message="the API server to answer")
-        yield LiveApi(url=url, media_root=media, config=config)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        log.close()
+def serve_api(config: QueueConfig, base: Path, **env: str) -> AbstractContextManager[ApiServer]:
+    """The API as deployed (tests/support/server.py: gunicorn and its uvicorn workers) on a
+    free loopback port, its database migrated, its storage and var directory under ``base``;
+    stopped (SIGTERM, then SIGKILL) on the way out."""
+    return run_api_server(base, queue_config=config,
+                          env={"SSE_POLL_SECONDS": "0.05", "THROTTLE_RATE": "",
+                               # callbacks to the tests' receiver on 127.0.0.1, retried soon
+                               "CALLBACK_ALLOW_PRIVATE": "true", "CALLBACK_POLL_SECONDS": "0.2",
+                               "CALLBACK_RETRY_BASE_SECONDS": "0.2", **env})
 
 
 @pytest.fixture(scope="module")
 def live_api(live_config: QueueConfig, tmp_path_factory: pytest.TempPathFactory
-             ) -> Iterator[LiveApi]:
+             ) -> Iterator[ApiServer]:
     with serve_api(live_config, tmp_path_factory.mktemp("cli-api")) as api:
         yield api
 
@@ -114,7 +71,7 @@ class Run:
 
 
 @pytest.fixture
-def imgproc(live_api: LiveApi, tmp_path: Path) -> Callable[..., Run]:
+def imgproc(live_api: ApiServer, tmp_path: Path) -> Callable[..., Run]:
     """``imgproc(*args)`` runs the CLI against the live server and returns its outcome."""
     cache = tmp_path / "cli-cache"
 

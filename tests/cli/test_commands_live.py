@@ -12,8 +12,9 @@ import time
 import pytest
 import requests
 
+from distributed.embedded import free_port
 from imaging.storage import Storage
-from tests.cli.conftest import cli_env, free_port, write_image
+from tests.cli.conftest import cli_env, write_image
 from tests.support.workers import ROOT, wait_until
 
 

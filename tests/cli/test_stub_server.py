@@ -8,91 +8,32 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from tests.cli.conftest import cli_env
+from tests.support.receiver import Receiver, respond
 from tests.support.workers import ROOT, wait_until
 
 JOB = "job_" + "ab" * 16
 PAGE = {"total": 0, "offset": 0, "limit": 20, "distributed_unavailable": False,
         "distributed_truncated": False, "items": []}
 
-Route = Callable[[BaseHTTPRequestHandler], None]
-
-
-class Stub:
-    """Routes ``(method, path)`` to handlers; records every request's path and headers."""
-
-    def __init__(self) -> None:
-        self.routes: dict[tuple[str, str], Route] = {}
-        self.seen: list[tuple[str, str, dict[str, str]]] = []
-        self.release = threading.Event()
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def handle_one(self, method: str) -> None:
-                path = self.path.split("?")[0]
-                stub.seen.append((method, path, dict(self.headers)))
-                route = stub.routes.get((method, path))
-                if route is None:
-                    send_json(self, 404, {"error": "not_found", "message": "No such endpoint."})
-                else:
-                    route(self)
-
-            def do_GET(self) -> None:
-                self.handle_one("GET")
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
-                self.handle_one("POST")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def count(self, method: str, path: str) -> int:
-        return sum(1 for m, p, _ in self.seen if (m, p) == (method, path))
-
-
-def send_json(handler: BaseHTTPRequestHandler, status: int, body: object,
-              headers: dict[str, str] | None = None) -> None:
-    data = json.dumps(body).encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(data)))
-    for name, value in (headers or {}).items():
-        handler.send_header(name, value)
-    handler.end_headers()
-    handler.wfile.write(data)
-
 
 @pytest.fixture
-def stub() -> Iterator[Stub]:
-    server = Stub()
-    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.release.set()
-        server.server.shutdown()
-        server.server.server_close()
-        thread.join(10)
+def stub(receiver: Receiver) -> Receiver:
+    """The receiver (tests/support/receiver.py) answering 404 not_found, as the API does,
+    whatever a test gives no route."""
+    receiver.fallback = lambda handler: respond(
+        handler, 404, {"error": "not_found", "message": "No such endpoint."})
+    return receiver
 
 
-def run_cli(stub: Stub, tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+def run_cli(stub: Receiver, tmp_path: Path, *args: str,
+            **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "imgproc_cli", *args], cwd=ROOT,
                           env=cli_env(stub.url, tmp_path / "cache", **env),
                           capture_output=True, text=True, timeout=60)
@@ -104,10 +45,10 @@ def test_429_is_retried_after_retry_after(stub, tmp_path):
     def jobs(handler: BaseHTTPRequestHandler) -> None:
         status = next(answers)
         if status == 429:
-            send_json(handler, 429, {"error": "throttled", "message": "Slow down."},
+            respond(handler, 429, {"error": "throttled", "message": "Slow down."},
                       {"Retry-After": "1"})
         else:
-            send_json(handler, 200, PAGE)
+            respond(handler, 200, PAGE)
     stub.routes[("GET", "/api/jobs/")] = jobs
     started = time.monotonic()
     run = run_cli(stub, tmp_path, "--json", "jobs")
@@ -119,7 +60,7 @@ def test_429_is_retried_after_retry_after(stub, tmp_path):
 
 
 def test_429_that_never_ends_gives_up_with_exit_4(stub, tmp_path):
-    stub.routes[("GET", "/api/jobs/")] = lambda h: send_json(
+    stub.routes[("GET", "/api/jobs/")] = lambda h: respond(
         h, 429, {"error": "queue_full", "message": "The queue is full."}, {"Retry-After": "0"})
     run = run_cli(stub, tmp_path, "jobs")
     assert run.returncode == 4
@@ -128,18 +69,19 @@ def test_429_that_never_ends_gives_up_with_exit_4(stub, tmp_path):
 
 
 def test_the_api_key_is_sent_as_a_bearer_token(stub, tmp_path):
-    stub.routes[("GET", "/api/jobs/")] = lambda h: send_json(h, 200, PAGE)
+    stub.routes[("GET", "/api/jobs/")] = lambda h: respond(h, 200, PAGE)
     assert run_cli(stub, tmp_path, "--api-key", "k1", "jobs").returncode == 0
     assert run_cli(stub, tmp_path, "jobs", IMGPROC_API_KEY="k2").returncode == 0
-    assert [h.get("Authorization") for _, _, h in stub.seen] == ["Bearer k1", "Bearer k2"]
+    assert [r.headers.get("Authorization") for r in stub.requests] == \
+        ["Bearer k1", "Bearer k2"]
 
 
 def test_a_5xx_exits_5_and_a_401_says_how_to_give_a_key(stub, tmp_path):
-    stub.routes[("GET", "/api/workers/status/")] = lambda h: send_json(
+    stub.routes[("GET", "/api/workers/status/")] = lambda h: respond(
         h, 503, {"error": "redis_unavailable", "message": "Redis is unavailable."})
     run = run_cli(stub, tmp_path, "workers")
     assert run.returncode == 5 and "503 redis_unavailable: Redis is unavailable." in run.stderr
-    stub.routes[("GET", "/api/jobs/")] = lambda h: send_json(
+    stub.routes[("GET", "/api/jobs/")] = lambda h: respond(
         h, 401, {"error": "authentication_required", "message": "This server requires a key."})
     run = run_cli(stub, tmp_path, "jobs")
     assert run.returncode == 4 and "--api-key or IMGPROC_API_KEY" in run.stderr
@@ -160,7 +102,7 @@ def test_without_an_event_stream_the_job_is_polled(stub, tmp_path):
 
     def job(handler: BaseHTTPRequestHandler) -> None:
         status = next(polls, "completed")
-        send_json(handler, 200, detail(status, status == "completed"))
+        respond(handler, 200, detail(status, status == "completed"))
 
     def output(handler: BaseHTTPRequestHandler) -> None:
         handler.send_response(200)
@@ -186,7 +128,7 @@ def test_without_an_event_stream_the_job_is_polled(stub, tmp_path):
 
 
 def test_ctrl_c_during_a_download_leaves_no_partial_file(stub, tmp_path):
-    stub.routes[("GET", f"/api/jobs/{JOB}/")] = lambda h: send_json(
+    stub.routes[("GET", f"/api/jobs/{JOB}/")] = lambda h: respond(
         h, 200, detail("completed", True))
 
     def trickle(handler: BaseHTTPRequestHandler) -> None:

@@ -4,6 +4,8 @@ names with the same pixels as the pipeline run here, reruns that submit nothing 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
 import json
 import subprocess
 import sys
@@ -152,3 +154,33 @@ def test_a_full_queue_429_is_retried_until_the_workers_make_room(
     assert proc.returncode == 0, stderr
     assert "server busy (queue_full): retrying in 1 s (retry 1 of 60)" in stderr
     assert [p.name for p in out.iterdir()] == ["a.png"]
+
+
+def test_a_callback_url_gets_the_finished_job_signed_from_the_servers_sender(
+        imgproc, live_api, photo_folder, tmp_path, start_worker, receiver):
+    # Given a receiver whose first answer is a 503, and a worker
+    receiver.statuses = [503]
+    start_worker("w1", media_root=live_api.media_root)
+    # When a folder is submitted with a callback URL
+    done = imgproc("--json", "submit", str(photo_folder), *FILTERS, "--new-job",
+                   "--callback-url", f"{receiver.url}/hooks/done", "--out", str(tmp_path / "o"))
+    assert done.returncode == 0, done.stderr
+    job_id = json.loads(done.stdout)["job"]
+    # Then the API process's sender thread POSTs the finished job, and retries the 503
+    first, second = receiver.wait_for(2, timeout_s=30)
+    assert first.path == second.path == "/hooks/done"
+    assert (first.headers["X-Imgproc-Attempt"], second.headers["X-Imgproc-Attempt"]) == ("1", "2")
+    body = second.json()
+    assert body["job"]["id"] == job_id and body["job"]["status"] == "completed"
+    assert body["job"]["results"][0]["output_url"].startswith(live_api.url)
+    # signed with the secret `imgproc callback-secret` prints
+    secret = imgproc("callback-secret").stdout.strip()
+    stamp = second.headers["X-Imgproc-Timestamp"]
+    mac = hmac.new(secret.encode(), stamp.encode() + b"." + second.body, hashlib.sha256)
+    assert second.headers["X-Imgproc-Signature"] == f"sha256={mac.hexdigest()}"
+    # and the job shows both attempts
+    wait_until(lambda: json.loads(imgproc("--json", "job", job_id).stdout)["callback"]["state"]
+               == "delivered", 15, message="the delivery to be recorded")
+    callback = json.loads(imgproc("--json", "job", job_id).stdout)["callback"]
+    assert [a["status_code"] for a in callback["attempts"]] == [503, 200]
+    assert "delivered, 2 attempts (last: 200)" in imgproc("job", job_id).stdout

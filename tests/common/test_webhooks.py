@@ -1,5 +1,6 @@
 """Callback delivery (common/webhooks.py) against a real HTTP receiver on 127.0.0.1: the
-signature, the body, no redirects followed, and the SSRF refusals."""
+signature, the body, no redirects followed, and the SSRF refusals. The receiver is
+tests/support/receiver.py's fixture."""
 
 from __future__ import annotations
 
@@ -10,52 +11,12 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from common.webhooks import CallbackRefused, backoff_s, check_url, deliver, signature
+from common.webhooks import CallbackRefused, check_url, deliver, signature
 
 SECRET = "s3cret-for-tests"
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self.requests: list[dict] = []
-        self.statuses: list[int] = []  # answered in turn; 200 once exhausted
-        self.redirect_to: str | None = None
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append({"path": self.path, "headers": dict(self.headers),
-                                          "body": body})
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                if receiver.redirect_to:
-                    self.send_header("Location", receiver.redirect_to)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    thread = threading.Thread(target=r.server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield r
-    finally:
-        r.server.shutdown()
-        r.server.server_close()
-        thread.join(5)
 
 
 def test_a_delivery_is_signed_over_the_timestamp_and_the_body(receiver):
@@ -64,9 +25,9 @@ def test_a_delivery_is_signed_over_the_timestamp_and_the_body(receiver):
     attempt = deliver(f"{receiver.url}/hook?x=1", body, secret=SECRET, allow_private=True)
 
     assert attempt.ok and attempt.status_code == 200 and attempt.error is None
-    [request] = receiver.requests
-    assert request["path"] == "/hook?x=1" and request["body"] == body
-    headers = request["headers"]
+    [request] = receiver.wait_for(1)
+    assert (request.method, request.path, request.body) == ("POST", "/hook?x=1", body)
+    headers = request.headers
     expected = hmac.new(SECRET.encode(), headers["X-Imgproc-Timestamp"].encode() + b"." + body,
                         hashlib.sha256).hexdigest()
     assert headers["X-Imgproc-Signature"] == f"sha256={expected}"
@@ -77,14 +38,14 @@ def test_a_delivery_is_signed_over_the_timestamp_and_the_body(receiver):
 
 def test_an_error_status_is_recorded_and_a_redirect_is_not_followed(receiver):
     receiver.statuses = [500, 302]
-    receiver.redirect_to = f"{receiver.url}/elsewhere"
+    receiver.location = f"{receiver.url}/elsewhere"
 
     first = deliver(receiver.url, b"{}", secret=SECRET, allow_private=True)
     second = deliver(receiver.url, b"{}", secret=SECRET, allow_private=True)
 
     assert (first.ok, first.status_code) == (False, 500)
     assert (second.ok, second.status_code) == (False, 302)
-    assert [r["path"] for r in receiver.requests] == ["/", "/"]  # /elsewhere never asked
+    assert [r.path for r in receiver.requests] == ["/", "/"]  # /elsewhere never asked
 
 
 def test_a_loopback_receiver_is_refused_without_the_setting(receiver):
@@ -125,9 +86,6 @@ def test_malformed_or_unusable_urls_are_refused(url):
 def test_the_setting_allows_private_addresses():
     assert check_url("http://127.0.0.1:8080/h", allow_private=True).address == "127.0.0.1"
 
-
-def test_backoff_doubles_and_is_capped():
-    assert [backoff_s(n, base_s=1, max_s=5) for n in (1, 2, 3, 4)] == [1, 2, 4, 5]
 
 
 @pytest.fixture
@@ -177,6 +135,6 @@ def test_extra_headers_are_sent_and_cannot_replace_the_signature(receiver):
                                "X-Imgproc-Signature": "sha256=forged"})
 
     assert attempt.ok
-    headers = receiver.requests[0]["headers"]
+    headers = receiver.requests[0].headers
     assert headers["X-Imgproc-Event"] == "job.finished"
     assert headers["X-Imgproc-Signature"] != "sha256=forged"

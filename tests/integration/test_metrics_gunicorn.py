@@ -5,14 +5,9 @@ scrape, and they outlive a process that gunicorn replaces."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import signal
-import socket
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,28 +16,18 @@ import requests
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.workers import ROOT, wait_until, worker_env
+from tests.support.server import ApiServer
+from tests.support.workers import wait_until
 
 LIVE = (("method", "GET"), ("route", "api/health/live/"), ("status", "2xx"))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def children(pid: int) -> set[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return {int(p) for p in path.read_text().split()} if path.exists() else set()
-
-
 class Server:
-    def __init__(self, proc: subprocess.Popen, base: str, metrics_dir: Path) -> None:
-        self.proc, self.base, self.metrics_dir = proc, base, metrics_dir
+    def __init__(self, api: ApiServer, metrics_dir: Path) -> None:
+        self.api, self.base, self.metrics_dir = api, api.url, metrics_dir
 
     def workers(self) -> set[int]:
-        return children(self.proc.pid)
+        return self.api.children()
 
     def scrape(self) -> dict[tuple[str, tuple], float]:
         response = requests.get(f"{self.base}/metrics", timeout=10)
@@ -53,47 +38,20 @@ class Server:
 
 
 @pytest.fixture(params=["asgi", "wsgi"])
-def gunicorn_api(
-    request, queue_config, redis_client, tmp_path: Path, start_worker
-) -> Iterator[Server]:
+def gunicorn_api(request, api_server, queue_config, redis_client, tmp_path: Path,
+                 start_worker) -> Server:
+    """gunicorn with 2 processes (tests/support/server.py waits until both are up): its
+    uvicorn workers (asgi), or gthread workers of 2 threads serving project.wsgi (wsgi)."""
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
     stale = metrics_dir / "histogram_4242.db"
     stale.write_bytes(b"left by an earlier server")
-    env = worker_env(queue_config, start_worker.media_root, VAR_DIR=str(tmp_path / "var"),
-                     DJANGO_ALLOWED_HOSTS="127.0.0.1",
-                     PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env,
-                   check=True, timeout=120)
-    port = free_port()
-    app, extra = (("project.asgi:application", []) if request.param == "asgi" else
-                  ("project.wsgi:application", ["-k", "gthread", "--threads", "2"]))
-    log_path = tmp_path / "gunicorn.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", app, "-c", "python:project.gunicorn_conf",
-             "--bind", f"127.0.0.1:{port}", "--workers", "2", *extra],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(proc, f"http://127.0.0.1:{port}", metrics_dir)
-    try:
-        def up() -> bool:
-            assert proc.poll() is None, log_path.read_text()
-            with contextlib.suppress(requests.ConnectionError):
-                return len(server.workers()) == 2 and requests.get(
-                    f"{server.base}/api/health/live/", timeout=2).ok
-            return False
-        wait_until(up, 60, message="gunicorn to answer")
-        assert not stale.exists()  # the directory was emptied when the server started
-        yield server
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+    api = api_server(queue_config=queue_config, app=request.param, workers=2, threads=2,
+                     media_root=start_worker.media_root,
+                     env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)})
+    assert len(api.children()) == 2
+    assert not stale.exists()  # the directory was emptied when the server started
+    return Server(api, metrics_dir)
 
 
 def png() -> bytes:
