@@ -236,8 +236,9 @@ class ApiSettings:
     )
     callback_allow_private: bool = setting(
         Var("CALLBACK_ALLOW_PRIVATE", "accept `callback_url`s whose host resolves to a "
-            "private, loopback or link-local address (off: such URLs are refused at submission "
-            "and at delivery, so callbacks cannot reach the service's own network)"),
+            "private or loopback address (off: such URLs are refused at submission and at "
+            "delivery, so callbacks cannot reach the service's own network). Link-local "
+            "(cloud metadata), multicast and reserved addresses are refused either way"),
         False,
     )
     callback_max_attempts: int = setting(

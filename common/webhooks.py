@@ -2,7 +2,9 @@
 
 - :func:`check_url`: http/https only, no credentials, at most MAX_URL_CHARS, the host resolved
   and every address it resolves to public (not private, loopback, link-local, multicast,
-  reserved or unspecified) unless ``allow_private``. Raises :class:`CallbackRefused`.
+  reserved or unspecified); ``allow_private`` admits private and loopback addresses, never
+  link-local (cloud metadata), multicast, reserved or unspecified ones
+  (:func:`address_kind`). Raises :class:`CallbackRefused`.
 - :func:`deliver`: one POST of the body, signed, to an address checked *at delivery time*
   (so a name that resolved to a public address at submission and to 127.0.0.1 now is refused:
   DNS rebinding), connecting to that very address; redirects are never followed, at most
@@ -29,8 +31,8 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["MAX_URL_CHARS", "Attempt", "CallbackRefused", "Target", "check_url", "deliver",
-           "signature"]
+__all__ = ["MAX_URL_CHARS", "Attempt", "CallbackRefused", "Target", "address_kind", "check_url",
+           "deliver", "signature"]
 
 MAX_URL_CHARS = 2048
 SIGNATURE_HEADER = "X-Imgproc-Signature"
@@ -67,12 +69,21 @@ class Attempt:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def _public(address: str) -> bool:
+def address_kind(address: str) -> str:
+    """``public``; ``private`` (RFC 1918, unique-local, shared address space, loopback: what
+    CALLBACK_ALLOW_PRIVATE admits, for receivers on one's own network); or ``never``
+    (link-local, where cloud metadata answers at 169.254.169.254; multicast, reserved,
+    unspecified), refused whatever the setting."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-                or ip.is_reserved or ip.is_unspecified or not ip.is_global)
+    if ip.is_loopback:  # before is_reserved: ::1 is in a reserved block
+        return "private"
+    if ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified:
+        return "never"
+    if ip.is_private or not ip.is_global:
+        return "private"
+    return "public"
 
 
 def check_url(url: str, *, allow_private: bool = False) -> Target:
@@ -98,11 +109,11 @@ def check_url(url: str, *, allow_private: bool = False) -> Target:
     except (socket.gaierror, UnicodeError) as exc:
         raise CallbackRefused(f"the callback host {host!r} does not resolve") from exc
     addresses = [str(info[4][0]) for info in infos]
-    if not allow_private:
-        refused = [a for a in addresses if not _public(a)]
-        if refused:
-            raise CallbackRefused(f"the callback host {host!r} resolves to a non-public "
-                                  f"address ({refused[0]})")
+    allowed = ("public", "private") if allow_private else ("public",)
+    refused = [a for a in addresses if address_kind(a) not in allowed]
+    if refused:
+        raise CallbackRefused(f"the callback host {host!r} resolves to a non-public "
+                              f"address ({refused[0]})")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return Target(parts.scheme, host, port, path, addresses[0])
 

@@ -71,18 +71,23 @@ class Consumer:
                 self._on_fetch_error(exc)
                 self.stop.wait(compute_backoff(min(outage, 6), base_s=0.1, max_s=2.0))
                 continue
-            if batch:
-                self._work_s = 0.0
-                try:
-                    self._run_batch(batch)
-                except Exception:
-                    # A bug or a refused Redis reply must not end this thread while the
-                    # heartbeat goes on: let the batch go, its leases expire and another
-                    # worker takes it over.
-                    logger.exception("batch.error", extra={"worker": self.worker_id})
-                    self.state.let_go(batch)
-                    continue
-                self._adapt_fetch_size(self._work_s / len(batch))
+            if not batch:
+                # Idle: nothing says the next tasks are quick. Start again at one task per
+                # fetch, or a worker whose block on the doorbell had just timed out would
+                # take a whole prefetch of slow tasks while the others stay idle.
+                self._fetch_size = 1
+                continue
+            self._work_s = 0.0
+            try:
+                self._run_batch(batch)
+            except Exception:
+                # A bug or a refused Redis reply must not end this thread while the heartbeat
+                # goes on: let the batch go, its leases expire and another worker takes it
+                # over.
+                logger.exception("batch.error", extra={"worker": self.worker_id})
+                self.state.let_go(batch)
+                continue
+            self._adapt_fetch_size(self._work_s / len(batch))
 
     def _on_fetch_error(self, exc: DistributedError) -> None:
         if isinstance(exc, RedisUnavailable):

@@ -130,7 +130,7 @@ def test_a_bad_callback_url_is_a_400_and_nothing_is_stored(
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "http://10.1.2.3/hook",
-                                 "http://169.254.169.254/latest/meta-data/", "http://[::1]/"])
+                                 "http://192.168.1.10/", "http://[::1]/", "http://[fd00::5]/"])
 def test_a_private_or_loopback_callback_is_refused_unless_the_setting_allows_it(
     api, settings, url, distributed
 ):
@@ -142,6 +142,16 @@ def test_a_private_or_loopback_callback_is_refused_unless_the_setting_allows_it(
 
     settings.CALLBACK_ALLOW_PRIVATE = True
     assert api.post(DISTRIBUTED, {**SEED, "callback_url": url}, format="json").status_code == 202
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/",
+                                 "http://[fe80::1]/", "http://0.0.0.0/", "http://224.0.0.1/"])
+def test_link_local_metadata_and_unroutable_addresses_are_refused_even_with_the_setting(
+    api, settings, url, distributed
+):
+    settings.CALLBACK_ALLOW_PRIVATE = True
+    refused = api.post(DISTRIBUTED, {**SEED, "callback_url": url}, format="json")
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_callback_url"
 
 
 # --- local modes ------------------------------------------------------------------------------

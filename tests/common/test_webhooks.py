@@ -83,6 +83,14 @@ def test_malformed_or_unusable_urls_are_refused(url):
         check_url(url, allow_private=True)
 
 
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/",
+                                 "http://[fe80::1]/", "http://224.0.0.1/", "http://0.0.0.0/",
+                                 "http://240.0.0.1/"])
+def test_link_local_multicast_and_reserved_are_refused_even_when_private_is_allowed(url):
+    with pytest.raises(CallbackRefused, match="non-public"):
+        check_url(url, allow_private=True)
+
+
 def test_the_setting_allows_private_addresses():
     assert check_url("http://127.0.0.1:8080/h", allow_private=True).address == "127.0.0.1"
 
