@@ -27,6 +27,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from image_api.background import start_once
 from image_api.models import Job
 from imaging.storage import Storage
 
@@ -118,13 +119,7 @@ def start_janitor(interval_s: float | None = None) -> threading.Event | None:
     """Start this process's janitor thread (once); the event stops it. None if it runs
     already or RETENTION_SWEEP_SECONDS is 0."""
     interval = float(settings.RETENTION_SWEEP_SECONDS if interval_s is None else interval_s)
-    if interval <= 0 or _started.is_set():
-        return None
-    _started.set()
-    stop = threading.Event()
-    threading.Thread(target=_run, args=(interval, stop), name="retention-janitor",
-                     daemon=True).start()
-    return stop
+    return start_once("retention-janitor", _started, interval, _run)
 
 
 def reset_for_tests() -> None:

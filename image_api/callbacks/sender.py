@@ -28,6 +28,7 @@ from distributed.callbacks import Claim, Outcome
 from distributed.clock import now_ms
 from distributed.errors import RedisUnavailable
 from distributed.retry import compute_backoff
+from image_api.background import start_once
 from image_api.broker import queue_config
 from image_api.callbacks.outbox import LocalOutbox, Outbox, RedisOutbox
 from image_api.callbacks.signing import tenant_secret
@@ -189,16 +190,4 @@ def start_sender(interval_s: float | None = None) -> threading.Event | None:
     """Start this process's sender thread (once); setting the event returned stops it. None if
     it runs already or CALLBACK_POLL_SECONDS is 0."""
     interval = float(settings.CALLBACK_POLL_SECONDS if interval_s is None else interval_s)
-    if interval <= 0 or _started.is_set():
-        return None
-    _started.set()
-    stop = threading.Event()
-    threading.Thread(target=_run, args=(interval, stop), name="callback-sender",
-                     daemon=True).start()
-    return stop
-
-
-def stop_sender(stop: threading.Event) -> None:
-    stop.set()
-    _wake.set()
-    _started.clear()
+    return start_once("callback-sender", _started, interval, _run)
