@@ -94,9 +94,3 @@ def require_admin(request: Any, action: str) -> None:
 
     raise ApplicationError(
         f"Only an admin key may {action}.", status=403, code="admin_required")
-
-
-def console_login_required(view: Any) -> Any:
-    """Decorator for HTML views (kept for the console). With AUTH_REQUIRED on, the pages
-    fetch the API with the key the user gives them; the view itself serves no data."""
-    return view

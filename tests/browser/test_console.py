@@ -37,11 +37,12 @@ def submit(server, body: dict) -> dict:
 
 
 def test_a_job_moves_through_the_list_and_its_page_shows_every_thumbnail(
-    console_server, console_queue, page, start_worker
+    console_server, console_queue, page, start_worker, receiver
 ):
-    # Given the jobs page, and a job submitted through the API while no worker runs
+    # Given the jobs page, and a job (with a callback) submitted through the API while no
+    # worker runs
     page.goto(f"{console_server.url}/console/jobs/")
-    job = submit(console_server, HEAVY)
+    job = submit(console_server, {**HEAVY, "callback_url": f"{receiver.url}/done"})
     row = page.locator(f'tr[data-job="{job["id"]}"]')
     row.wait_for()
     bar = row.locator(".progress")
@@ -74,7 +75,11 @@ def test_a_job_moves_through_the_list_and_its_page_shows_every_thumbnail(
     assert width == 100
     screenshot(page, "jobs")
 
-    # Then its page shows a thumbnail per image, each loaded, from the thumbnail endpoint
+    # Then its page shows a thumbnail per image, each loaded, from the thumbnail endpoint,
+    # and the callback's delivery
+    receiver.wait_for(1, timeout_s=30)
+    wait_until(lambda: requests.get(f"{console_server.url}/api/jobs/{job['id']}/", timeout=10)
+               .json()["callback"]["state"] == "delivered", 15, message="the callback")
     page.goto(f"{console_server.url}/console/jobs/{job['id']}/")
     page.locator("#status.completed").wait_for()
     images = page.locator("#thumbs img")
@@ -89,6 +94,8 @@ def test_a_job_moves_through_the_list_and_its_page_shows_every_thumbnail(
     assert page.locator("#tasks tr").count() == job["total"]
     assert page.locator("#tasks td.completed").count() == job["total"]
     assert page.locator("#download").get_attribute("href").endswith("/results.zip")
+    assert page.locator("#callback").inner_text() == (
+        f"Callback to {receiver.url}/done: delivered, 1 attempt (last: 200)")
     screenshot(page, "job")
 
     # and the worker's page shows those tasks on its timeline

@@ -34,7 +34,8 @@ def run_server(config: QueueConfig, directory: Path, **env: str) -> Iterator[Api
     generator is closed."""
     with run_api_server(directory, queue_config=config,
                         env={"THROTTLE_RATE": "", "SSE_POLL_SECONDS": "0.2",
-                             "RETENTION_SWEEP_SECONDS": "0", **env}) as server:
+                             "RETENTION_SWEEP_SECONDS": "0", "CALLBACK_ALLOW_PRIVATE": "true",
+                             "CALLBACK_POLL_SECONDS": "0.2", **env}) as server:
         yield server
 
 
