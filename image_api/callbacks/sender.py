@@ -34,6 +34,7 @@ from image_api.callbacks.outbox import LocalOutbox, Outbox, RedisOutbox
 from image_api.callbacks.signing import tenant_secret
 from image_api.jobs.selectors import job_get
 from image_api.jobs.serializers import job_serializer_class
+from image_api.metrics.callbacks import CALLBACK_ATTEMPTS
 from image_api.tenancy import Caller
 
 logger = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ def send_due(*, limit: int = ROUND_LIMIT) -> int:
             logger.warning("callback.record_failed", extra={"job": claim.job_id,
                                                             "error": str(exc)})
             continue
+        CALLBACK_ATTEMPTS.labels(outcome).inc()
         logger.info("callback.attempt", extra={
             "job": claim.job_id, "outcome": outcome, "attempt": claim.tries + 1,
             "status_code": attempt.status_code, "error": attempt.error,

@@ -6,8 +6,9 @@ Who may scrape (docs/operations.md, "Metrics"):
 - else, AUTH_REQUIRED on: an admin API key (``image_api.tenancy``'s rules);
 - else: anyone (the local default, like the rest of the API).
 
-The reply adds up the HTTP histograms of every API process of this instance (gunicorn's
-workers write them to PROMETHEUS_MULTIPROC_DIR) and reads the cluster from Redis.
+The reply adds up the HTTP histograms and callback counters of every API process of this
+instance (gunicorn's workers write them to PROMETHEUS_MULTIPROC_DIR) and reads the cluster
+from Redis.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from image_api.auth import key_from_headers
 from image_api.errors import ApplicationError
+from image_api.metrics.callbacks import CALLBACK_ATTEMPTS, CallbacksWaitingCollector
 from image_api.metrics.collector import ClusterCollector
 from image_api.metrics.latency import REQUEST_SECONDS
 from image_api.tenancy import caller_from_headers
@@ -50,7 +52,9 @@ def registry() -> CollectorRegistry:
         MultiProcessCollector(scrape, path=str(settings.PROMETHEUS_MULTIPROC_DIR))
     else:
         scrape.register(REQUEST_SECONDS)
+        scrape.register(CALLBACK_ATTEMPTS)
     scrape.register(ClusterCollector())
+    scrape.register(CallbacksWaitingCollector())
     return scrape
 
 

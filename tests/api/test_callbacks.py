@@ -431,3 +431,31 @@ def test_a_claim_of_a_job_that_is_gone_is_dropped(distributed, redis_client):
     redis_client.zadd(distributed.keys.callbacks(), {"job_" + "0" * 32: 0})
     assert RedisOutbox().claim(lease_ms=1000, limit=10) == []
     assert redis_client.zcard(distributed.keys.callbacks()) == 0
+
+
+def test_the_scrape_counts_attempts_by_outcome_and_the_callbacks_waiting(
+    api, receiver, settings, distributed
+):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def scrape() -> dict:
+        text = api.get("/metrics").content.decode()
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for f in text_string_to_metric_families(text) for s in f.samples
+                if s.name.startswith("imgproc_callback")}
+
+    before = scrape()
+    settings.CALLBACK_MAX_ATTEMPTS = 2
+    receiver.statuses = [500, 500]
+    api.post(LOCAL, {**SEED, "callback_url": receiver.url}, format="json")
+    waiting = scrape()
+    assert waiting[("imgproc_callbacks_waiting", (("kind", "local"),))] == 1
+    assert waiting[("imgproc_callbacks_waiting", (("kind", "distributed"),))] == 0
+
+    send_until(lambda: len(receiver.requests) == 2 and sender.send_due() == 0)
+
+    after = scrape()
+    for outcome, more in (("retry", 1), ("failed", 1), ("delivered", 0)):
+        key = ("imgproc_callback_attempts_total", (("outcome", outcome),))
+        assert after[key] - before[key] == more, outcome
+    assert after[("imgproc_callbacks_waiting", (("kind", "local"),))] == 0
