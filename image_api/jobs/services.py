@@ -292,8 +292,9 @@ def job_run_local(*, mode: str, batch: BatchSpec) -> str:
 
 def batch_fingerprint(batch: BatchSpec, priority: str) -> str:
     """What makes two submissions "the same request" for an Idempotency-Key: the pipeline,
-    the named images, the output options, the priority and the bytes of every upload."""
-    return fingerprint({
+    the named images, the output options, the priority, the callback URL and the bytes of
+    every upload."""
+    request: dict[str, Any] = {
         "steps": steps_to_json(batch.steps),
         "images": list(batch.image_ids),
         "uploads": [hashlib.sha256(upload.read()).hexdigest() for upload in batch.uploads],
@@ -302,8 +303,10 @@ def batch_fingerprint(batch: BatchSpec, priority: str) -> str:
         "effort": batch.effort,
         "keep_metadata": batch.keep_metadata,
         "priority": priority,
-        "callback_url": batch.callback_url,
-    })
+    }
+    if batch.callback_url:  # only then, so keys stored before callbacks existed still match
+        request["callback_url"] = batch.callback_url
+    return fingerprint(request)
 
 
 def job_submit_distributed(
