@@ -105,10 +105,14 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
-def _post(item: tuple[Outbox, Claim, bytes | None]) -> Attempt:
-    _, claim, body = item
+# (its outbox, the claim, the body to send, or why there is none)
+Work = tuple[Outbox, Claim, bytes | None, str | None]
+
+
+def _post(item: Work) -> Attempt:
+    _, claim, body, problem = item
     if body is None:
-        return Attempt(now_ms(), None, "the job no longer exists", 0.0)
+        return Attempt(now_ms(), None, problem or "no body", 0.0)
     return deliver(
         claim.url, body, secret=tenant_secret(claim.tenant),
         allow_private=bool(settings.CALLBACK_ALLOW_PRIVATE),
@@ -118,8 +122,8 @@ def _post(item: tuple[Outbox, Claim, bytes | None]) -> Attempt:
     )
 
 
-def _claim_all(lease_ms: int, limit: int) -> list[tuple[Outbox, Claim, bytes | None]]:
-    work: list[tuple[Outbox, Claim, bytes | None]] = []
+def _claim_all(lease_ms: int, limit: int) -> list[Work]:
+    work: list[Work] = []
     for outbox in outboxes():
         try:
             claims = outbox.claim(lease_ms=lease_ms, limit=limit)
@@ -131,7 +135,12 @@ def _claim_all(lease_ms: int, limit: int) -> list[tuple[Outbox, Claim, bytes | N
                 body = render(claim)
             except RedisUnavailable:
                 continue  # its claim expires and it is sent once Redis answers
-            work.append((outbox, claim, body))
+            except Exception as exc:  # a job that cannot be rendered: a failed attempt
+                logger.exception("callback.render_failed", extra={"job": claim.job_id})
+                work.append((outbox, claim, None,
+                             f"could not render the job: {type(exc).__name__}"))
+                continue
+            work.append((outbox, claim, body, None if body else "the job no longer exists"))
     return work
 
 
@@ -145,7 +154,7 @@ def send_due(*, limit: int = ROUND_LIMIT) -> int:
     if not work:
         return 0
     attempts = list(_executor().map(_post, work))
-    for (outbox, claim, _), attempt in zip(work, attempts, strict=True):
+    for (outbox, claim, _, _), attempt in zip(work, attempts, strict=True):
         outcome, wait_s = decide(
             attempt, claim.tries, max_attempts=int(settings.CALLBACK_MAX_ATTEMPTS),
             base_s=float(settings.CALLBACK_RETRY_BASE_SECONDS),

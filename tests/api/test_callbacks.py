@@ -459,3 +459,23 @@ def test_the_scrape_counts_attempts_by_outcome_and_the_callbacks_waiting(
         key = ("imgproc_callback_attempts_total", (("outcome", outcome),))
         assert after[key] - before[key] == more, outcome
     assert after[("imgproc_callbacks_waiting", (("kind", "local"),))] == 0
+
+
+def test_a_job_that_cannot_be_rendered_is_a_failed_attempt_not_a_stuck_callback(
+    api, receiver, distributed, queue, redis_client
+):
+    # Given a finished job whose record a foreign writer garbled
+    job_id = api.post(DISTRIBUTED, {**SEED, "callback_url": receiver.url},
+                      format="json").json()["id"]
+    fail_all(queue, 50)
+    redis_client.hset(distributed.keys.job(job_id), "pipeline", "{not json")
+
+    assert sender.send_due() == 1
+
+    # Then nothing was sent, the attempt says why, and a retry is scheduled (a bounded number)
+    assert receiver.requests == []
+    fields = {k.decode(): v.decode()
+              for k, v in redis_client.hgetall(distributed.keys.job(job_id)).items()}
+    [attempt] = json.loads(fields["callback_attempts"])
+    assert attempt["error"] == "could not render the job: JSONDecodeError"
+    assert fields["callback_state"] == "pending" and fields["callback_tries"] == "1"
