@@ -32,14 +32,12 @@ from image_api.errors import ApplicationError
 from image_api.images.selectors import get_storage, visible_meta
 from image_api.images.services import ValidatedUpload, uploads_store, uploads_validate
 from image_api.jobs import pools
+from image_api.jobs.budgets import check_budgets, check_local_batch_fits, image_limits
 from image_api.jobs.runner import failure, run_one
 from image_api.jobs.selectors import job_get
 from image_api.models import Job
 from image_api.tenancy import Caller
-from imaging.costs import Frame, check_budget, input_frame
-from imaging.formats import output_format_for
-from imaging.pipeline import PipelineError, Step, parse_pipeline, steps_to_json
-from imaging.processing import Limits
+from imaging.pipeline import Step, parse_pipeline, steps_to_json
 
 logger = logging.getLogger(__name__)
 
@@ -70,45 +68,6 @@ class BatchSpec:
     @property
     def total(self) -> int:
         return len(self.image_ids) + len(self.uploads)
-
-
-def image_limits() -> Limits:
-    """The budget of one image, from the settings (the workers read the same variables)."""
-    return Limits(
-        max_pixels=int(settings.MAX_IMAGE_PIXELS), max_jpeg_scans=int(settings.MAX_JPEG_SCANS),
-        max_cost_ms=float(settings.MAX_TASK_COST_MS),
-        time_limit_s=float(settings.TASK_TIME_LIMIT_SECONDS),
-    )
-
-
-def _check_budgets(steps: list[Step], images: Sequence[tuple[str, dict[str, Any]]],
-                   uploads: Sequence[ValidatedUpload], output_format: str | None) -> float:
-    """Refuse, before anything is stored or run, a pipeline that would make an image over the
-    pixel cap or cost more than MAX_TASK_COST_MS on any image of the batch (the cost model of
-    imaging.costs, from each image's size). ``images``: (id, metadata) of the stored ones."""
-    frames: list[tuple[str, Frame, str]] = []
-    for index, (image_id, meta) in enumerate(images):
-        frames.append((f"images[{index}] ({image_id})",
-                       input_frame(meta["width"], meta["height"], meta["format"]),
-                       meta["format"]))
-    for upload in uploads:
-        info = upload.info
-        frames.append((f"files[{upload.index}] ({upload.name!r})",
-                       input_frame(info.width, info.height, info.format, info.mode),
-                       info.format))
-    limits = image_limits()
-    total_ms = 0.0
-    for where, frame, fmt in frames:
-        try:
-            total_ms += check_budget(
-                steps, frame, input_format=fmt, output_format=output_format_for(fmt, output_format),
-                max_pixels=limits.max_pixels, max_cost_ms=limits.max_cost_ms).total_ms
-        except PipelineError as exc:
-            body = exc.to_dict()
-            code, message = body.pop("error"), body.pop("message")
-            raise ApplicationError(f"{where}: {message}", status=400, code=code,
-                                   extra={**body, "image": where}) from exc
-    return total_ms
 
 
 def _known_images(
@@ -160,7 +119,7 @@ def batch_prepare(
     if not image_ids and not uploads:
         image_ids = get_storage().sample_ids()[:limit]
         images = _known_images(image_ids, caller)
-    estimated_ms = _check_budgets(steps, images, uploads, output_format)
+    estimated_ms = check_budgets(steps, images, uploads, output_format)
     return BatchSpec(
         steps=steps,
         image_ids=image_ids,
@@ -174,27 +133,6 @@ def batch_prepare(
         callback_url=callback_url,
         base_url=base_url,
     )
-
-
-def check_local_batch_fits(mode: str, batch: BatchSpec) -> None:
-    """A local-mode batch answers within its request: refuse (400 ``batch_too_expensive``),
-    before anything is stored, one whose estimated run on the mode's pool would not fit in
-    half of REQUEST_DEADLINE_SECONDS. The distributed mode takes any size."""
-    parallel = int(settings.THREAD_POOL_SIZE if mode == pools.THREADING
-                   else settings.PROCESS_POOL_SIZE)
-    if mode == pools.THREADING:
-        parallel = min(parallel, int(settings.LOCAL_MAX_CONCURRENT_IMAGES))
-    budget_ms = float(settings.REQUEST_DEADLINE_SECONDS) * 1000.0 / 2
-    expected_ms = batch.estimated_ms / max(parallel, 1)
-    if expected_ms > budget_ms:
-        raise ApplicationError(
-            f"This batch is estimated at {expected_ms / 1000:.0f} s in the {mode} mode, more "
-            f"than it may take in one request ({budget_ms / 1000:.0f} s, half of "
-            "REQUEST_DEADLINE_SECONDS). Submit it to /api/process-batch/distributed/ instead: "
-            "that mode takes batches of any length and answers at once.",
-            status=400, code="batch_too_expensive",
-            extra={"estimated_s": round(expected_ms / 1000, 1),
-                   "allowed_s": round(budget_ms / 1000, 1)})
 
 
 def _submit_all(executor: Executor, tasks: list[dict[str, Any]]) -> list[Future]:
@@ -304,7 +242,7 @@ def batch_fingerprint(batch: BatchSpec, priority: str) -> str:
         "keep_metadata": batch.keep_metadata,
         "priority": priority,
     }
-    if batch.callback_url:  # only then, so keys stored before callbacks existed still match
+    if batch.callback_url:  # only then: keys stored before callbacks existed still match
         request["callback_url"] = batch.callback_url
     return fingerprint(request)
 
@@ -363,8 +301,7 @@ def job_submit_distributed(
         "pipeline": json.dumps(steps_json),
     }
     if batch.callback_url:
-        fields.update(callback_url=batch.callback_url, callback_base=batch.base_url,
-                      callback_state="waiting")
+        fields.update(callback_url=batch.callback_url, callback_base=batch.base_url)
     try:
         submitted = queue.submit(
             job_id=job_id, priority=priority, messages=messages, job_fields=fields,
