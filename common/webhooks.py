@@ -57,12 +57,14 @@ class Target:
 
 @dataclass(frozen=True)
 class Attempt:
-    """One delivery attempt: when (epoch ms), the HTTP status or the error, how long."""
+    """One delivery attempt: when (epoch ms), the HTTP status or the error, how long, and
+    the receiver's ``Retry-After`` in seconds (None without one, or a date form)."""
 
     at_ms: int
     status_code: int | None
     error: str | None
     duration_ms: float
+    retry_after_s: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -145,8 +147,10 @@ def deliver(url: str, body: bytes, *, secret: str, allow_private: bool = False,
     started = time.perf_counter()
     at_ms = int(time.time() * 1000)
 
-    def done(status: int | None, error: str | None) -> Attempt:
-        return Attempt(at_ms, status, error, round((time.perf_counter() - started) * 1000, 1))
+    def done(status: int | None, error: str | None, retry_after_s: float | None = None
+             ) -> Attempt:
+        return Attempt(at_ms, status, error, round((time.perf_counter() - started) * 1000, 1),
+                       retry_after_s)
 
     try:
         target = check_url(url, allow_private=allow_private)
@@ -176,7 +180,7 @@ def deliver(url: str, body: bytes, *, secret: str, allow_private: bool = False,
         response.read(_MAX_RESPONSE_BYTES)  # a redirect is an answer, never followed
         if fired.is_set():
             return done(None, f"timed out: no complete answer within {timeout_s:g} s")
-        return done(response.status, None)
+        return done(response.status, None, _seconds(response.getheader("Retry-After")))
     except (OSError, ValueError, http.client.HTTPException) as exc:
         if fired.is_set():
             return done(None, f"timed out: no complete answer within {timeout_s:g} s")
@@ -184,6 +188,13 @@ def deliver(url: str, body: bytes, *, secret: str, allow_private: bool = False,
     finally:
         cutoff.cancel()
         connection.close()
+
+
+def _seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` in delta-seconds (the date form is not used: None)."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return float(value.strip())
 
 
 def _abort(connection: http.client.HTTPConnection, fired: threading.Event) -> None:

@@ -55,13 +55,17 @@ def decide(attempt: Attempt, tries_before: int, *, max_attempts: int, base_s: fl
            max_s: float, rng: random.Random | None = None) -> tuple[Outcome, float]:
     """What follows an attempt: ('delivered', 0), ('failed', 0) (given up: refused URL,
     410 Gone, or the last allowed attempt) or ('retry', seconds to wait: exponential with
-    jitter, see ``distributed.retry.compute_backoff``)."""
+    jitter, see ``distributed.retry.compute_backoff``, or longer if the receiver's
+    Retry-After asks, never past ``max_s``)."""
     if attempt.ok:
         return "delivered", 0.0
     refused = attempt.error is not None and attempt.error.startswith("refused:")
     if refused or attempt.status_code == GONE or tries_before + 1 >= max_attempts:
         return "failed", 0.0
-    return "retry", compute_backoff(tries_before + 1, base_s=base_s, max_s=max_s, rng=rng)
+    wait = compute_backoff(tries_before + 1, base_s=base_s, max_s=max_s, rng=rng)
+    if attempt.retry_after_s is not None:
+        wait = max(wait, min(attempt.retry_after_s, max_s))
+    return "retry", wait
 
 
 class _Origin:

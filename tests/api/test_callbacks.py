@@ -99,6 +99,17 @@ def test_a_2xx_is_delivered_and_anything_else_is_retried_with_growing_waits():
     assert [0.5 <= waits[0] <= 1, 1 <= waits[1] <= 2, 2 <= waits[2] <= 4] == [True] * 3
 
 
+def test_a_receivers_retry_after_lengthens_the_wait_up_to_the_longest_allowed():
+    asked = Attempt(at_ms=1, status_code=503, error=None, duration_ms=1.0, retry_after_s=6)
+    assert sender.decide(asked, 0, rng=random.Random(1), **POLICY) == ("retry", 6.0)
+    greedy = Attempt(at_ms=1, status_code=429, error=None, duration_ms=1.0,
+                     retry_after_s=86400)
+    assert sender.decide(greedy, 0, **POLICY) == ("retry", POLICY["max_s"])
+    short = Attempt(at_ms=1, status_code=503, error=None, duration_ms=1.0, retry_after_s=0)
+    outcome, wait = sender.decide(short, 2, rng=random.Random(1), **POLICY)
+    assert outcome == "retry" and 2 <= wait <= 4  # the backoff, not shorter
+
+
 def test_the_last_attempt_a_410_or_a_refused_url_gives_up():
     assert sender.decide(attempt(500), 3, **POLICY) == ("failed", 0.0)
     assert sender.decide(attempt(410), 0, **POLICY) == ("failed", 0.0)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from common.webhooks import CallbackRefused, check_url, deliver, signature
+from tests.support.receiver import respond
 
 SECRET = "s3cret-for-tests"
 
@@ -146,3 +147,14 @@ def test_extra_headers_are_sent_and_cannot_replace_the_signature(receiver):
     headers = receiver.requests[0].headers
     assert headers["X-Imgproc-Event"] == "job.finished"
     assert headers["X-Imgproc-Signature"] != "sha256=forged"
+
+
+@pytest.mark.parametrize("header, seconds", [("7", 7.0), (" 120 ", 120.0), (None, None),
+                                             ("Wed, 21 Oct 2026 07:28:00 GMT", None),
+                                             ("-3", None), ("soon", None)])
+def test_a_retry_after_in_seconds_is_part_of_the_attempt(receiver, header, seconds):
+    receiver.fallback = lambda h: respond(h, 503, b"", {"Retry-After": header} if header else {})
+
+    attempt = deliver(receiver.url, b"{}", secret=SECRET, allow_private=True)
+
+    assert attempt.status_code == 503 and attempt.retry_after_s == seconds
