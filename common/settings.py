@@ -177,6 +177,13 @@ class ApiSettings:
             unit="seconds", minimum=1),
         300.0,
     )
+    max_concurrent_requests: int = setting(
+        Var("MAX_CONCURRENT_REQUESTS", "requests one API process hands to Django at once (each "
+            "runs in a thread of its own); more wait, holding no thread, until one ends or "
+            "their deadline passes. Health probes and event streams do not count; 0: no cap",
+            unit="requests", minimum=0),
+        32,
+    )
     request_body_timeout_s: float = setting(
         Var("REQUEST_BODY_TIMEOUT_SECONDS", "a request whose body has not fully arrived this "
             "long after it began gets a 408 (slow uploads cannot hold the server)",

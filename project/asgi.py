@@ -1,5 +1,6 @@
 """ASGI entry point: the API as gunicorn's uvicorn workers serve it (project/gunicorn_conf.py),
-behind the front door of project/asgi_middleware.py (body caps, deadlines, access lines)."""
+behind the front door of project/asgi_middleware.py (body caps, deadlines, the cap on requests
+in Django's hands, access lines)."""
 
 import os
 
@@ -14,4 +15,5 @@ application = FrontDoor(
     max_body_bytes=settings.MAX_REQUEST_BYTES,
     body_timeout_s=settings.REQUEST_BODY_TIMEOUT_SECONDS,
     deadline_s=settings.REQUEST_DEADLINE_SECONDS,
+    max_concurrent=settings.MAX_CONCURRENT_REQUESTS,
 )

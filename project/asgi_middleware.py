@@ -12,6 +12,11 @@ runs, so the limits on bodies live here, around it:
 - A body still incomplete REQUEST_BODY_TIMEOUT_SECONDS after the request began: 408.
 - A request not answered within REQUEST_DEADLINE_SECONDS: 504 (a view that runs in a thread
   cannot be interrupted; it ends on its own and its answer is dropped).
+- At most MAX_CONCURRENT_REQUESTS requests of this process are in Django's hands at once.
+  Django runs each request's sync code in a thread of its own, so this bounds the threads
+  (and the database connections, and the memory of what the views hold). A request past the
+  cap waits, holding no thread, once its body has arrived (the deadline still runs); the
+  health probes and the job event streams (async, capped by SSE_MAX_STREAMS) do not count.
 - One structured access line per request (``event: http.access``), as gunicorn's sync
   workers wrote.
 """
@@ -59,11 +64,13 @@ class FrontDoor:
     """Body caps, deadlines and the access line around an ASGI app (see the module)."""
 
     def __init__(self, app: App, *, max_body_bytes: int, body_timeout_s: float,
-                 deadline_s: float) -> None:
+                 deadline_s: float, max_concurrent: int = 0) -> None:
         self.app = app
         self.max_body = max_body_bytes
         self.body_timeout_s = body_timeout_s
         self.deadline_s = deadline_s
+        self.max_concurrent = max_concurrent  # 0: no cap
+        self._slots: asyncio.Semaphore | None = None  # made in the serving loop
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -96,9 +103,11 @@ class FrontDoor:
             return
         received = 0
         body_done = False
+        slots = self._slots_for(scope)
+        holding = False
 
         async def guarded_receive() -> Message:
-            nonlocal received, body_done
+            nonlocal received, body_done, holding
             if state["refused"] is not None:
                 return {"type": "http.disconnect"}
             if body_done:
@@ -122,6 +131,11 @@ class FrontDoor:
                         413, "request_too_large",
                         f"The request body is over the limit of {self.max_body} bytes.")
                     return {"type": "http.disconnect"}
+                if body_done and slots is not None:
+                    # Django hands the request to a thread once it has the whole body: wait
+                    # for a slot first (here no thread is held).
+                    await slots.acquire()
+                    holding = True
             return message
 
         try:
@@ -131,9 +145,22 @@ class FrontDoor:
                 await _send_error(send, 504, "deadline_exceeded",
                                   f"The request took longer than {self.deadline_s:g} s.")
             return
+        finally:
+            if holding and slots is not None:
+                slots.release()
         refused = state["refused"]
         if refused is not None and state["status"] is None:
             await _send_error(send, refused.status, refused.code, refused.message)
+
+    def _slots_for(self, scope: Scope) -> asyncio.Semaphore | None:
+        """The semaphore this request counts against; None for the uncounted ones."""
+        path = str(scope.get("path", ""))
+        if self.max_concurrent <= 0 or path.startswith("/api/health/") \
+                or path.endswith("/events/"):
+            return None
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_concurrent)
+        return self._slots
 
     @staticmethod
     def _log(scope: Scope, state: dict[str, Any], started: float) -> None:

@@ -11,6 +11,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,60 @@ def test_a_body_that_does_not_arrive_in_time_gets_408(start_server):
     assert status == 408 and b"request_timeout" in body
     assert 1.5 < time.monotonic() - started < 10
     assert requests.get(server.url + "/api/health/live/", timeout=5).status_code == 200
+
+
+def threads_of(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no thread count for {pid}")
+
+
+def peak_threads_under_slow_requests(server: ApiServer, requests_: int) -> tuple[int, int]:
+    """(threads of the server's worker process when idle, the most seen while ``requests_``
+    threading batches run at once: each waits in its view for a one-thread pool)."""
+    [worker] = server.children()
+    batch = {"filters": ["grayscale"]}  # the 8 samples
+    url = f"{server.url}/api/process-batch/threading/"
+    assert requests.post(url, json=batch, timeout=60).status_code == 200  # pools warm
+    idle = threads_of(worker)
+    peak, answers = idle, []
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, threads_of(worker))
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with ThreadPoolExecutor(requests_) as pool:
+            answers = list(pool.map(lambda _: requests.post(url, json=batch, timeout=120)
+                                    .status_code, range(requests_)))
+    finally:
+        done.set()
+        sampler.join()
+    assert answers == [200] * requests_
+    return idle, peak
+
+
+@pytest.mark.slow
+def test_requests_past_the_cap_wait_without_holding_a_thread(start_server):
+    # Given servers whose local batches queue behind a one-thread pool, with and without a
+    # cap of 2 requests in Django's hands
+    env = {"THREAD_POOL_SIZE": "1", "LOCAL_MAX_CONCURRENT_IMAGES": "1"}
+    uncapped = start_server(MAX_CONCURRENT_REQUESTS="0", **env)
+    capped = start_server(MAX_CONCURRENT_REQUESTS="2", **env)
+    # When 8 slow requests come at once, each server answers all of them
+    idle_u, peak_u = peak_threads_under_slow_requests(uncapped, 8)
+    idle_c, peak_c = peak_threads_under_slow_requests(capped, 8)
+    # Then without the cap Django held a thread per request; with it, 2 at most
+    assert peak_u - idle_u >= 6, (idle_u, peak_u)
+    assert peak_c - idle_c <= 2, (idle_c, peak_c)
+    # and the probes do not wait behind the cap
+    assert requests.get(f"{capped.url}/api/health/live/", timeout=5).status_code == 200
 
 
 def drive(app: Any, scope: dict[str, Any], body_chunks: list[bytes]) -> list[dict[str, Any]]:
