@@ -110,8 +110,8 @@ class ClusterMetrics:
 
 def cluster_metrics(client: redis.Redis, config: QueueConfig) -> ClusterMetrics:
     """One scrape's reading: O(workers + tenants with pending work) plus a few O(1) calls."""
-    status = cluster_status(client, config)
     oldest = oldest_pending_ms(client, config.keys)
+    status = cluster_status(client, config, oldest_ms=oldest)
     with translate_redis_errors():
         raw = client.hgetall(config.keys.durations())
     return ClusterMetrics(now_ms(), status, oldest, parse_durations(raw))

@@ -67,11 +67,11 @@ def queue_figures(client: redis.Redis, config: QueueConfig) -> dict[str, Any]:
     }
 
 
-def oldest_pending_age_s(client: redis.Redis, config: QueueConfig, now: int) -> float | None:
+def oldest_pending_age_s(oldest_ms: dict[str, int | None], now: int) -> float | None:
     """Seconds the longest-waiting pending task has waited (since its submission or since its
-    retry fell due; None: nothing pending). The same reading as the metrics'
-    ``oldest_pending_ms``: O(tenants with pending work), never O(tasks)."""
-    times = [ms for ms in oldest_pending_ms(client, config.keys).values() if ms is not None]
+    retry fell due; None: nothing pending), from ``oldest_pending_ms``'s reading per priority
+    (O(tenants with pending work), never O(tasks))."""
+    times = [ms for ms in oldest_ms.values() if ms is not None]
     return max(0.0, (now - min(times)) / 1000) if times else None
 
 
@@ -121,12 +121,18 @@ def worker_view(record: dict[str, Any], now: int, config: QueueConfig) -> dict[s
     return _worker_view(record, now, config)
 
 
-def cluster_status(client: redis.Redis, config: QueueConfig) -> dict[str, Any]:
+def cluster_status(
+    client: redis.Redis, config: QueueConfig, *, oldest_ms: dict[str, int | None] | None = None
+) -> dict[str, Any]:
+    """The status page's figures. ``oldest_ms``: ``oldest_pending_ms`` already read by the
+    caller (the metrics scrape), so it is not read twice."""
     now, records = Registry(client, config).snapshot()
     workers = [_worker_view(r, now, config) for r in records]
     workers.sort(key=lambda w: w["id"])
     queue = queue_figures(client, config)
-    oldest = oldest_pending_age_s(client, config, now)
+    if oldest_ms is None:
+        oldest_ms = oldest_pending_ms(client, config.keys)
+    oldest = oldest_pending_age_s(oldest_ms, now)
     queue["oldest_pending_s"] = None if oldest is None else round(oldest, 1)
     live = [w for w in workers if w["status"] in ("healthy", "degraded", "unhealthy")]
     recent_total = sum(w["recent_total"] for w in live)
