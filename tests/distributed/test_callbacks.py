@@ -48,6 +48,14 @@ def result() -> TaskResult:
     return TaskResult(duration_ms=1.0, worker="w", attempt=1)
 
 
+def completed_job(queue: Queue) -> str:
+    """A one-task job with a callback, its task completed: due in the outbox."""
+    job_id = submit(queue, 1)
+    [d] = queue.fetch(consumer="w", owner="w/1", count=1)
+    queue.complete(d, result())
+    return job_id
+
+
 def test_a_job_is_due_once_its_last_task_completes_not_before(queue, redis_client, queue_config):
     job_id = submit(queue, 2)
     first, second = queue.fetch(consumer="w", owner="w/1", count=2)
@@ -94,9 +102,7 @@ def test_every_way_a_job_can_end_makes_it_due(how, queue, redis_client, queue_co
 def test_a_claim_is_leased_and_a_late_record_from_it_moves_nothing(
     queue, outbox, redis_client, queue_config
 ):
-    job_id = submit(queue, 1)
-    [d] = queue.fetch(consumer="w", owner="w/1", count=1)
-    queue.complete(d, result())
+    job_id = completed_job(queue)
 
     [claim] = outbox.claim(lease_ms=150, limit=10)
     assert claim.job_id == job_id and claim.url == HOOK and claim.tries == 0
@@ -118,9 +124,7 @@ def test_a_claim_is_leased_and_a_late_record_from_it_moves_nothing(
 
 def test_a_retry_is_due_at_its_time_and_counts_the_tries(queue, outbox, redis_client,
                                                         queue_config):
-    job_id = submit(queue, 1)
-    [d] = queue.fetch(consumer="w", owner="w/1", count=1)
-    queue.complete(d, result())
+    job_id = completed_job(queue)
     [claim] = outbox.claim(lease_ms=10_000, limit=10)
     retry_at = int(time.time() * 1000) + 300
 
@@ -136,9 +140,7 @@ def test_a_retry_is_due_at_its_time_and_counts_the_tries(queue, outbox, redis_cl
 
 
 def test_only_the_newest_attempts_are_kept(queue, outbox, redis_client, queue_config):
-    job_id = submit(queue, 1)
-    [d] = queue.fetch(consumer="w", owner="w/1", count=1)
-    queue.complete(d, result())
+    job_id = completed_job(queue)
     for n in range(5):
         [claim] = outbox.claim(lease_ms=1000, limit=10)
         outbox.record(claim, {"at_ms": n}, "retry", retry_at_ms=0, attempts_kept=3)
@@ -149,9 +151,7 @@ def test_only_the_newest_attempts_are_kept(queue, outbox, redis_client, queue_co
 def test_a_deleted_job_leaves_the_outbox_and_a_record_for_it_is_dropped(
     queue, outbox, redis_client, queue_config
 ):
-    job_id = submit(queue, 1)
-    [d] = queue.fetch(consumer="w", owner="w/1", count=1)
-    queue.complete(d, result())
+    job_id = completed_job(queue)
     [claim] = outbox.claim(lease_ms=1000, limit=10)
 
     queue.delete_job(job_id, "anonymous")
