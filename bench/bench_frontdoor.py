@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,20 +32,19 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import requests
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+
+from distributed.embedded import free_port  # noqa: E402
+from tests.support.hostile import trickling_clients  # noqa: E402  (the tests' slow clients)
+
 STACKS = {
     "project (uvicorn workers, ASGI)": ["project.asgi:application", "--workers", "2"],
     "reference (gthread 2x4, WSGI)": ["project.wsgi:application", "--workers", "2",
                                       "-k", "gthread", "--threads", "4"],
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -106,33 +104,9 @@ def probe(url: str, samples: int, budget_s: float = 30.0) -> dict[str, float]:
 
 
 def with_slow_clients(url: str, samples: int) -> dict[str, float]:
-    port = int(url.rsplit(":", 1)[1])
-    sockets = []
-    for index in range(64):
-        sock = socket.create_connection(("127.0.0.1", port))
-        sock.sendall(b"GET /api/health/ HTTP/1.1\r\nHost: 127.0.0.1\r\n" if index % 2 else
-                     b"POST /api/images/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     b"Content-Type: multipart/form-data; boundary=x\r\n"
-                     b"Content-Length: 1000000\r\n\r\n")
-        sockets.append(sock)
-    stop = threading.Event()
-
-    def trickle() -> None:
-        while not stop.wait(0.5):
-            for sock in sockets:
-                with contextlib.suppress(OSError):
-                    sock.send(b"X")
-
-    thread = threading.Thread(target=trickle, daemon=True)
-    thread.start()
-    try:
+    with trickling_clients(int(url.rsplit(":", 1)[1]), 64):
         time.sleep(1)
         return probe(url, samples)
-    finally:
-        stop.set()
-        thread.join()
-        for sock in sockets:
-            sock.close()
 
 
 def with_batch_clients(url: str, samples: int) -> dict[str, float]:

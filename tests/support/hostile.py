@@ -1,8 +1,13 @@
-"""Hostile image files, generated on the fly: small on disk, expensive to decode."""
+"""Hostile inputs, generated on the fly: image files small on disk and expensive to decode,
+and clients that never finish their requests."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
+import threading
+from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image
@@ -30,3 +35,39 @@ def jpeg_scan_bomb(width: int = 6000, height: int = 6000, scans: int = 2000) -> 
     head, scan = data[:last_scan], data[last_scan:end]
     present = data.count(b"\xff\xda")
     return head + scan * (scans - present + 1) + b"\xff\xd9"
+
+
+@contextlib.contextmanager
+def trickling_clients(port: int, count: int = 64, host: str = "127.0.0.1") -> Iterator[None]:
+    """``count`` connections to ``host:port`` that never finish their request: half send the
+    headers of a GET a byte every 0.5 s, half a multipart POST's body (1 MB declared). Closed
+    on the way out."""
+    sockets = []
+    try:
+        for index in range(count):
+            sock = socket.create_connection((host, port))
+            sockets.append(sock)
+            if index % 2:
+                sock.sendall(b"GET /api/health/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            else:
+                sock.sendall(b"POST /api/images/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             b"Content-Type: multipart/form-data; boundary=x\r\n"
+                             b"Content-Length: 1000000\r\n\r\n")
+        stop = threading.Event()
+
+        def trickle() -> None:
+            while not stop.wait(0.5):
+                for sock in sockets:
+                    with contextlib.suppress(OSError):
+                        sock.send(b"X")
+
+        thread = threading.Thread(target=trickle, name="trickling-clients", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+    finally:
+        for sock in sockets:
+            sock.close()
