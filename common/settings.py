@@ -167,9 +167,23 @@ class ApiSettings:
         Var("MAX_UPLOAD_BYTES", "largest upload", unit="bytes", minimum=1), 25 * 1024 * 1024
     )
     max_request_bytes: int = setting(
-        Var("MAX_REQUEST_BYTES", "largest request body: one whose Content-Length says more is "
-            "refused (413) before any of it is read", unit="bytes", minimum=1),
+        Var("MAX_REQUEST_BYTES", "largest multipart/form-data request body (uploads): one "
+            "whose Content-Length says more is refused (413) before any of it is read",
+            unit="bytes", minimum=1),
         256 * 1024 * 1024,
+    )
+    max_json_bytes: int = setting(
+        Var("MAX_JSON_BYTES", "largest JSON document: a request body that is not "
+            "multipart/form-data (refused with 413 before it is read when its Content-Length "
+            "says more) and the multipart `options` field, counted as decoded text",
+            unit="bytes", minimum=1024),
+        1024 * 1024,
+    )
+    max_json_elements: int = setting(
+        Var("MAX_JSON_ELEMENTS", "most brackets and commas (an upper bound on the values) in "
+            "one JSON document, counted before it is parsed; more is a 400 json_too_complex",
+            unit="elements", minimum=100),
+        20_000,
     )
     request_deadline_s: float = setting(
         Var("REQUEST_DEADLINE_SECONDS", "a request not answered within this time gets a 504 "

@@ -32,6 +32,8 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
 from distributed.errors import IdempotencyKeyReused, NotFound, RedisUnavailable
+from image_api.bodies import UnsupportedCharset
+from image_api.parsers import JSONTooComplex, JSONTooDeep, JSONTooLarge
 from imaging.codecs import ImageError
 from imaging.pipeline import PipelineError
 
@@ -101,6 +103,21 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 @converts(ImageError)
 def _image_error(exc: ImageError) -> ApplicationError:
     return ApplicationError(str(exc), status=exc.status, code=exc.code)
+
+
+@converts(UnsupportedCharset)
+def _unsupported_charset(exc: UnsupportedCharset) -> ApplicationError:
+    return ApplicationError(str(exc), status=415, code=exc.code, extra={"charset": exc.charset})
+
+
+@converts(JSONTooLarge)
+def _json_too_large(exc: JSONTooLarge) -> ApplicationError:
+    return ApplicationError(str(exc), status=413, code=exc.code, extra={"limit": exc.limit})
+
+
+@converts(JSONTooComplex, JSONTooDeep)
+def _json_too_costly(exc: JSONTooComplex | JSONTooDeep) -> ApplicationError:
+    return ApplicationError(str(exc), status=400, code=exc.code)
 
 
 @converts(RedisUnavailable)

@@ -11,6 +11,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import is_valid_path
 
 from common.logs import log_context
+from image_api.bodies import (
+    UnsupportedCharset,
+    body_limit,
+    check_charset,
+    content_charset,
+    too_large_message,
+)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # An incoming id is kept only if it cannot forge log fields or headers: short, no spaces,
@@ -108,25 +115,35 @@ class CrossOriginGuardMiddleware:
         return self.get_response(request)
 
 
-class BodySizeLimitMiddleware:
-    """Answers 413 ``request_too_large`` to a request whose ``Content-Length`` is over
-    ``MAX_REQUEST_BYTES``, before a byte of its body is read or spooled to disk."""
+class BodyLimitMiddleware:
+    """The body rules of image_api/bodies.py for any server (the ASGI front door applies them
+    first under gunicorn): a charset that is not text is a 415 ``unsupported_charset``, a
+    ``Content-Length`` over the body's cap a 413 ``request_too_large``, before a byte of the
+    body is read or spooled to disk."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit = int(settings.MAX_REQUEST_BYTES)
+        content_type = request.META.get("CONTENT_TYPE", "")
+        api = settings.API_SETTINGS
+        limit = body_limit(content_type, max_request_bytes=api.max_request_bytes,
+                           max_json_bytes=api.max_json_bytes)
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return JsonResponse({"error": "bad_request",
                                  "message": "Content-Length is not a number."}, status=400)
+        try:
+            check_charset(content_charset(content_type))
+        except UnsupportedCharset as exc:
+            return JsonResponse({"error": exc.code, "message": str(exc),
+                                 "charset": exc.charset}, status=415)
         if declared > limit:
             return JsonResponse(
-                {"error": "request_too_large",
-                 "message": f"The body is {declared} bytes; the limit is {limit} "
-                            "(MAX_REQUEST_BYTES).", "limit": limit},
+                {"error": "request_too_large", "message": too_large_message(declared, limit,
+                                                                            content_type),
+                 "limit": limit},
                 status=413,
             )
         return self.get_response(request)

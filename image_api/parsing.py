@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -161,12 +162,12 @@ def request_options(request: Request) -> Any:
             "in the form field 'options'.",
             status=400, code="missing_options",
         )
-    if hasattr(raw, "read"):
-        raw = raw.read().decode("utf-8", errors="replace")
+    if hasattr(raw, "read"):  # sent as a file part: read no more than a JSON may hold
+        raw = raw.read(settings.API_SETTINGS.max_json_bytes + 1).decode("utf-8", "replace")
     try:
         options = strict_json.loads(raw)
-    except strict_json.JSONTooDeep as exc:
-        raise ApplicationError(f"'options': {exc}", code="json_too_deep") from None
+    except strict_json.BOUNDS_ERRORS:
+        raise  # image_api/errors.py gives each its status
     except ValueError as exc:
         raise ApplicationError(
             f"'options' is not valid JSON: {exc}", status=400, code="invalid_options"

@@ -3,6 +3,9 @@
 Formats are recognised by their magic bytes only (``imaging.formats``). Pixel counts (all
 frames) and JPEG scans are checked from the file's structure before any pixel data is
 decoded, so a small file that claims a huge size or holds thousands of scans costs nothing.
+Inspecting an upload (:func:`inspect_image`, what the API does) reads headers and structure
+only and never decodes: damaged pixel data is found by the decode, in a task's bounded
+process.
 Encoding lives in ``imaging.encoders``; both are re-exported here.
 
 Decoded images follow OpenCV's convention: uint8 ``HxW`` (grey), ``HxWx3`` (BGR) or
@@ -16,12 +19,19 @@ import io
 import struct
 import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image, ImageFile
 
-from imaging.decodecost import StructureError, frame_count, jpeg_scan_count
+from imaging.decodecost import (
+    StructureError,
+    check_complete,
+    frame_count,
+    jpeg_scan_count,
+    png_exif,
+)
 from imaging.encoders import EFFORTS, encode_image, is_bilevel
 from imaging.formats import (
     CONTENT_TYPES,
@@ -135,8 +145,13 @@ def read_header(
         if width <= 0 or height <= 0:
             raise ImageError(f"corrupt {fmt} image: empty size", status=400, code="corrupt_image")
         try:
+            check_complete(data, fmt, **_extents(image, fmt))
             frames = frame_count(data, fmt)
             scans = jpeg_scan_count(data, stop_after=max_jpeg_scans) if fmt == "jpeg" else 1
+            if fmt == "png" and "exif" not in image.info:
+                # Pillow would decode the whole image to look for EXIF after the pixel data.
+                exif = png_exif(data)
+                image.info["exif"] = b"Exif\x00\x00" + exif if exif else b""
         except StructureError as exc:
             raise ImageError(
                 f"corrupt {fmt} image: {exc}", status=400, code="corrupt_image"
@@ -156,10 +171,29 @@ def read_header(
                 status=400,
                 code="too_many_scans",
             )
-        # Last: reading EXIF may make Pillow load pixel data, so only within the budget.
+        # Last, and within the budget: reading EXIF must not make Pillow load pixel data.
         orientation = _orientation(image)
         metadata = read_metadata(image)
     return Header(fmt, width, height, mode, orientation, frames, scans, metadata)
+
+
+def _extents(image: Image.Image, fmt: str) -> dict[str, Any]:
+    """Where the first frame's data must end, for ``check_complete``: BMP's uncompressed rows,
+    TIFF's strips or tiles."""
+    if fmt == "bmp":
+        tiles = getattr(image, "tile", None)
+        tile = tiles[0] if tiles else None
+        if tile is not None and tile.codec_name == "raw":
+            stride = int(tile.args[1]) if len(tile.args) > 1 else 0
+            return {"bmp_data_size": tile.offset + stride * image.size[1]}
+    if fmt == "tiff":
+        tags = getattr(image, "tag_v2", {})
+        offsets = tags.get(273) or tags.get(324) or ()
+        counts = tags.get(279) or tags.get(325) or ()
+        if len(offsets) == len(counts):
+            return {"tiff_extents": [(int(o), int(n)) for o, n in zip(offsets, counts,
+                                                                       strict=True)]}
+    return {}
 
 
 def _open(data: bytes) -> tuple[Image.Image, str]:
@@ -189,10 +223,11 @@ def inspect_image(
     data: bytes, *, max_bytes: int, max_pixels: int,
     max_jpeg_scans: int = DEFAULT_MAX_JPEG_SCANS,
 ) -> ImageInfo:
-    """Check an upload and describe it; raises ImageError (400/413/415).
+    """Check an upload from its headers and structure and describe it; raises ImageError
+    (400/413/415). Decodes nothing.
 
-    Order: byte size, magic bytes, header (pixel cap, scan cap), then a full decode to catch
-    truncated or corrupt data. Width and height are as displayed (EXIF orientation applied).
+    Order: byte size, magic bytes, header (pixel cap, scan cap), structure (a file cut short
+    is corrupt_image). Width and height are as displayed (EXIF orientation applied).
     """
     if len(data) > max_bytes:
         raise ImageError(
@@ -203,7 +238,6 @@ def inspect_image(
     if len(data) == 0:
         raise ImageError("empty file", status=400, code="empty_file")
     header = read_header(data, max_pixels=max_pixels, max_jpeg_scans=max_jpeg_scans)
-    _decode(data, header)
     width, height = header.size
     return ImageInfo(format=header.format, width=width, height=height, mode=header.mode)
 
@@ -271,10 +305,8 @@ def _decode(data: bytes, header: Header, *, reduce_to: tuple[int, int] | None = 
 def _decode_jpeg(data: bytes, header: Header, reduce_to: tuple[int, int] | None,
                  luma: bool = False) -> np.ndarray:
     """libjpeg-turbo through OpenCV: about 1.7x Pillow's decode (bench/README.md)."""
-    if not _has_eoi(data):
-        # libjpeg fills a truncated scan with grey and only warns: refuse it instead.
-        raise ImageError("corrupt or truncated jpeg image: no end marker", status=400,
-                         code="corrupt_image")
+    # No end marker (libjpeg would fill a truncated scan with grey and only warn) was refused
+    # by read_header.
     grey = header.mode == "L" or luma
     flags = _JPEG_FLAGS[(grey, shrink_factor(header, reduce_to))] | cv2.IMREAD_IGNORE_ORIENTATION
     decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
@@ -295,10 +327,6 @@ def _decode_png(data: bytes) -> np.ndarray:
     if decoded.dtype == np.uint16:  # 48/64-bit colour: Pillow's mode says RGB(A) too
         decoded = np.right_shift(decoded, 8).astype(np.uint8)
     return decoded
-
-
-def _has_eoi(data: bytes) -> bool:
-    return data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9")
 
 
 def _apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:

@@ -6,7 +6,9 @@ thread, and cannot starve the others. Django's ASGI handler then reads the whole
 (spooling it to a temp file past FILE_UPLOAD_MAX_MEMORY_SIZE) before any Django middleware
 runs, so the limits on bodies live here, around it:
 
-- ``Content-Length`` over MAX_REQUEST_BYTES: 413 at once, nothing read.
+- A ``charset`` that is not a text one (image_api/bodies.py): 415 at once, nothing read.
+- ``Content-Length`` over the body's cap (MAX_REQUEST_BYTES for multipart/form-data uploads,
+  MAX_JSON_BYTES for every other body): 413 at once, nothing read.
 - A body without a length (chunked) is counted as it arrives and cut off at the cap: 413, and
   no more than the cap ever reached memory or the temp file.
 - A body still incomplete REQUEST_BODY_TIMEOUT_SECONDS after the request began: 408.
@@ -29,6 +31,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from image_api.bodies import (
+    UnsupportedCharset,
+    body_limit,
+    check_charset,
+    content_charset,
+    too_large_message,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -64,9 +74,11 @@ class FrontDoor:
     """Body caps, deadlines and the access line around an ASGI app (see the module)."""
 
     def __init__(self, app: App, *, max_body_bytes: int, body_timeout_s: float,
-                 deadline_s: float, max_concurrent: int = 0) -> None:
+                 deadline_s: float, max_concurrent: int = 0,
+                 max_json_bytes: int | None = None) -> None:
         self.app = app
         self.max_body = max_body_bytes
+        self.max_json = max_body_bytes if max_json_bytes is None else max_json_bytes
         self.body_timeout_s = body_timeout_s
         self.deadline_s = deadline_s
         self.max_concurrent = max_concurrent  # 0: no cap
@@ -96,10 +108,12 @@ class FrontDoor:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, state: dict[str, Any],
                      started: float) -> None:
-        length = _header(scope, b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            await _send_error(send, 413, "request_too_large",
-                              f"The request body is over the limit of {self.max_body} bytes.")
+        content_type = (_header(scope, b"content-type") or b"").decode("latin-1")
+        max_body = body_limit(content_type, max_request_bytes=self.max_body,
+                              max_json_bytes=self.max_json)
+        refused = self._refuse_at_once(scope, content_type, max_body)
+        if refused is not None:
+            await _send_error(send, refused.status, refused.code, refused.message)
             return
         received = 0
         body_done = False
@@ -126,10 +140,9 @@ class FrontDoor:
             if message["type"] == "http.request":
                 body_done = not message.get("more_body", False)
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > max_body:
                     state["refused"] = _Refused(
-                        413, "request_too_large",
-                        f"The request body is over the limit of {self.max_body} bytes.")
+                        413, "request_too_large", too_large_message(None, max_body, content_type))
                     return {"type": "http.disconnect"}
                 if body_done and slots is not None:
                     # Django hands the request to a thread once it has the whole body: wait
@@ -151,6 +164,20 @@ class FrontDoor:
         refused = state["refused"]
         if refused is not None and state["status"] is None:
             await _send_error(send, refused.status, refused.code, refused.message)
+
+    @staticmethod
+    def _refuse_at_once(scope: Scope, content_type: str, max_body: int) -> _Refused | None:
+        """What the headers alone refuse: a charset that is not text, a length over the cap."""
+        try:
+            check_charset(content_charset(content_type))
+        except UnsupportedCharset as exc:
+            return _Refused(415, exc.code, str(exc))
+        length = _header(scope, b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_body):
+            size = int(length) if length.isdigit() else None
+            return _Refused(413, "request_too_large",
+                            too_large_message(size, max_body, content_type))
+        return None
 
     def _slots_for(self, scope: Scope) -> asyncio.Semaphore | None:
         """The semaphore this request counts against; None for the uncounted ones."""

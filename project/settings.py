@@ -45,8 +45,10 @@ MIDDLEWARE = [
     "image_api.middleware.RequestIdMiddleware",
     # Before anything reads a body: state changes from another origin are refused (403).
     "image_api.middleware.CrossOriginGuardMiddleware",
-    # A body whose declared size is over MAX_REQUEST_BYTES is refused before it is read.
-    "image_api.middleware.BodySizeLimitMiddleware",
+    # A body in a charset that is not text, or whose declared size is over its cap
+    # (MAX_REQUEST_BYTES for uploads, MAX_JSON_BYTES for anything else), is refused before
+    # it is read.
+    "image_api.middleware.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Before CommonMiddleware: /api/ paths work without their trailing slash (no 301 for POSTs).
@@ -114,7 +116,10 @@ MAX_TASK_COST_MS = API_SETTINGS.max_task_cost_ms
 TASK_TIME_LIMIT_SECONDS = API_SETTINGS.task_time_limit_s
 COLOUR_PROFILE = API_SETTINGS.colour_profile
 LOCAL_MAX_CONCURRENT_IMAGES = API_SETTINGS.local_max_concurrent_images
-DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
+# What Django holds in memory of a body that is not a file: the JSON cap (the multipart
+# `options` field; a JSON body's own cap is applied by image_api/parsers.py), plus room for
+# the field names.
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_SETTINGS.max_json_bytes + 64 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
 # A batch may upload up to MAX_BATCH_IMAGES files in one multipart request (Django's default: 100).

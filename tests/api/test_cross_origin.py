@@ -4,6 +4,8 @@ body declared over the cap is refused before it is read, too."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -82,7 +84,7 @@ def test_url_encoded_forms_are_not_parsed_anywhere(api):
 
 
 def test_a_body_declared_over_the_cap_is_refused_before_it_is_read(api, settings):
-    settings.MAX_REQUEST_BYTES = 1_000_000
+    settings.API_SETTINGS = dataclasses.replace(settings.API_SETTINGS, max_request_bytes=1_000_000)
     # 100 bytes sent, 2 GiB declared: only an answer from the declared size can be a 413.
 
     response = api.post("/api/images/", b"x" * 100, content_type="multipart/form-data; "

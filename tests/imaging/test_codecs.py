@@ -217,12 +217,15 @@ def test_truncated_files_are_corrupt(pil_format, keep):
         assert (caught.value.status, caught.value.code) == (400, "corrupt_image")
 
 
-def test_damaged_png_data_is_corrupt():
+def test_damaged_png_data_passes_inspection_and_is_corrupt_when_decoded():
+    # Inspection reads headers and structure only; the pixel data is checked by the decode,
+    # which runs in a task's bounded process.
     data = bytearray(pil_bytes(Image.fromarray(bgr_to_rgb(photo(64, 64))), "PNG"))
     start = data.index(b"IDAT") + 8
     data[start : start + 64] = b"\xff" * 64
+    assert inspect(bytes(data)).format == "png"
     with pytest.raises(ImageError) as caught:
-        inspect(bytes(data))
+        decode(bytes(data))
     assert caught.value.code == "corrupt_image"
 
 
@@ -235,8 +238,10 @@ def test_a_png_claiming_ten_billion_pixels_is_refused_from_its_header():
         with pytest.raises(ImageError) as caught:
             call()
         assert (caught.value.status, caught.value.code) == (413, "too_many_pixels")
+    garbage = png_claiming(10, 10, b"\x78\x9c" + b"\x00garbage" * 8)
+    assert inspect(garbage).format == "png"  # a whole structure: only decoding sees garbage
     with pytest.raises(ImageError) as caught:
-        inspect(png_claiming(10, 10, b"\x78\x9c" + b"\x00garbage" * 8))
+        decode(garbage)
     assert caught.value.code == "corrupt_image"
 
 

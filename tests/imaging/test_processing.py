@@ -206,7 +206,10 @@ def test_limit_native_threads_sets_opencvs_thread_count():
 def test_a_pipeline_over_the_cost_budget_is_refused_before_decoding(media: Path):
     image_id = store(media, photo(400, 400))
     path = Storage(media).image_path(image_id)
-    path.write_bytes(path.read_bytes()[:-40])  # truncated: decoding would say corrupt_image
+    data = bytearray(path.read_bytes())
+    start = data.index(b"IDAT") + 8
+    data[start : start + 64] = b"\xff" * 64  # damaged pixel data: decoding says corrupt_image
+    path.write_bytes(bytes(data))
     with pytest.raises(PipelineError) as caught:
         run(media, image_id, {"steps": [{"filter": "blur", "params": {"radius": 50}}]},
             limits=Limits(max_pixels=MAX_PIXELS, max_cost_ms=10))
