@@ -52,7 +52,7 @@ def server(args: list[str]) -> Iterator[str]:
     with tempfile.TemporaryDirectory() as var:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "DATABASE"))}
         env.update(VAR_DIR=var, LOG_LEVEL="WARNING", THREAD_POOL_SIZE="2",
-                   THROTTLE_RATE="", RETENTION_SWEEP_SECONDS="0")
+                   THROTTLE_RATE="off", RETENTION_SWEEP_SECONDS="0")
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
                        cwd=ROOT, env=env, check=True)
         port = free_port()

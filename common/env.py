@@ -82,10 +82,13 @@ def setting(
     return dataclasses.field(default=default, metadata=metadata)
 
 
-def nested(factory: Callable[[], Any], fields: Mapping[str, Var]) -> Any:
-    """A field holding a frozen dataclass declared elsewhere without environment metadata
-    (``distributed.config.QueueConfig``): ``fields`` maps its field names to variables."""
-    return dataclasses.field(default_factory=factory, metadata={_NESTED: dict(fields)})
+def nested(factory: Callable[[], Any], fields: Mapping[str, Var] | None = None) -> Any:
+    """A field holding a frozen dataclass of settings: one declared elsewhere without
+    environment metadata (``distributed.config.QueueConfig``), ``fields`` mapping its field
+    names to variables; or, without ``fields``, a group whose own fields are ``setting()``s
+    (``common.throttle_settings.ThrottleSettings``)."""
+    spec = None if fields is None else dict(fields)
+    return dataclasses.field(default_factory=factory, metadata={_NESTED: spec})
 
 
 def load(
@@ -118,7 +121,9 @@ def declarations(cls: type) -> Iterator[Declaration]:
     hints = get_type_hints(cls)
     for f in dataclasses.fields(cls):
         spec = f.metadata.get(_NESTED)
-        if spec is not None:
+        if _NESTED in f.metadata and spec is None:  # a group declaring its own settings
+            yield from declarations(hints[f.name])
+        elif spec is not None:
             inner = hints[f.name]
             inner_hints = get_type_hints(inner)
             _check_spec(inner, spec)
@@ -147,8 +152,8 @@ class _Loader:
                 if var is not None:
                     _check_minimum(var, var.name, value)
                 values[f.name] = value
-            elif (inner := f.metadata.get(_NESTED)) is not None:
-                values[f.name] = self.build(hints[f.name], inner, {})
+            elif _NESTED in f.metadata:
+                values[f.name] = self.build(hints[f.name], f.metadata[_NESTED], {})
             elif var is not None and (found := self.read(var)) is not None:
                 values[f.name] = self.parse(var, hints[f.name], *found)
             elif (derive := f.metadata.get(_DERIVE)) is not None:

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from common.env import Var, load, nested, setting
 from common.queue_settings import QUEUE_VARS, queue_config_from_env  # noqa: F401 (re-exported)
+from common.throttle_settings import ThrottleSettings
 from distributed.config import QueueConfig
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -145,13 +146,7 @@ class ApiSettings:
             "protected mode)"),
         False,
     )
-    throttle_rate: str = setting(
-        Var("THROTTLE_RATE", "requests per API key (or per client address without a key), "
-            "e.g. `1200/min`; over it: 429 with Retry-After. Counted in Redis when REDIS_URL "
-            "is set (shared by every API process), else per process; empty: no throttling",
-            unit="rate"),
-        "1200/min",
-    )
+    throttle: ThrottleSettings = nested(ThrottleSettings)
     retention_sweep_s: float = setting(
         Var("RETENTION_SWEEP_SECONDS", "time between two retention sweeps of an API process "
             "(one process at a time sweeps); 0 turns the janitor off", unit="seconds",

@@ -7,7 +7,8 @@ import redis
 from distributed.errors import RedisUnavailable
 
 
-def connect(url: str, *, socket_timeout_s: float = 5.0) -> redis.Redis:
+def connect(url: str, *, socket_timeout_s: float = 5.0,
+            connect_timeout_s: float = 2.0) -> redis.Redis:
     """A client for ``url``; raises :class:`RedisUnavailable` when no URL is configured.
 
     No connection is made here; the first command connects (and reconnects after a drop).
@@ -17,7 +18,7 @@ def connect(url: str, *, socket_timeout_s: float = 5.0) -> redis.Redis:
     return redis.Redis.from_url(
         url,
         socket_timeout=socket_timeout_s,
-        socket_connect_timeout=2.0,
+        socket_connect_timeout=connect_timeout_s,
         health_check_interval=30,
         retry_on_timeout=False,
     )

@@ -71,6 +71,11 @@ Key                      Type    Contents
                                  callback_next_at, callback_attempts (JSON list, last ones)
 {p}:idem:{sha256(key)}   STRING  "<job id> <request fingerprint>" of the first submission with
                                  that Idempotency-Key (TTL IDEMPOTENCY_TTL_SECONDS)
+{p}:rl:{ident}           STRING  the API's rate limit (THROTTLE_RATE) of one API key id or
+                                 client address (an ident that is not a plain id or address
+                                 as ``h`` + sha256): its theoretical arrival time, integer
+                                 microseconds of Redis's clock (ratelimit.lua, GCRA); PX until
+                                 then, so it is gone once the bucket is full again
 """
 
 from __future__ import annotations
@@ -89,6 +94,8 @@ HISTORY_SAMPLES = 360  # one hour of buckets
 WORKER_TASKS_KEPT = 100
 # A tenant id as it may appear in a key name ("anonymous", or an API key's id).
 _TENANT = re.compile(r"[a-z0-9_]{1,40}")
+# A rate-limited identity kept as is in its key name: an API key's id, an IPv4 or IPv6 address.
+_IDENT = re.compile(r"[A-Za-z0-9_.:]{1,64}")
 
 
 def is_tenant(value: object) -> bool:
@@ -182,4 +189,11 @@ class Keys:
     def idempotency(self, key: str) -> str:
         digest = hashlib.sha256(key.encode()).hexdigest()
         return f"{self.prefix}:idem:{digest}"
+
+    def rate_limit(self, ident: str) -> str:
+        """The rate limit of one API key id or client address (anything else is hashed, so
+        the name stays short and plain)."""
+        if not _IDENT.fullmatch(ident):
+            ident = "h" + hashlib.sha256(ident.encode()).hexdigest()
+        return f"{self.prefix}:rl:{ident}"
 

@@ -15,7 +15,6 @@ or ``X-API-Key: <key>``.
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import secrets
 from typing import Any
@@ -27,11 +26,8 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
-from rest_framework.throttling import SimpleRateThrottle
 
 from image_api.models import ApiKey
-
-logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "imgp_"
 _KEY_SHAPE = re.compile(r"imgp_[A-Za-z0-9_-]{43}")
@@ -103,33 +99,6 @@ class ApiKeyRequired(BasePermission):
             "`X-API-Key: <key>` (an operator creates one with `manage.py createapikey NAME`).",
             code="authentication_required",
         )
-
-
-class KeyRateThrottle(SimpleRateThrottle):
-    """THROTTLE_RATE per API key, or per client address for requests without a key. Counts
-    live in Django's cache: Redis when REDIS_URL is set (shared by every API process)."""
-
-    scope = "key"
-
-    def get_rate(self) -> str | None:
-        return settings.THROTTLE_RATE or None
-
-    def get_cache_key(self, request: Request, view: Any) -> str | None:
-        key = request.auth
-        ident = key.id if isinstance(key, ApiKey) else self.get_ident(request)
-        return self.cache_format % {"scope": self.scope, "ident": ident}
-
-    def allow_request(self, request: Request, view: Any) -> bool:
-        # Read per request, so the rate follows settings (and tests can change it).
-        self.rate = self.get_rate()
-        if self.rate is None:
-            return True
-        self.num_requests, self.duration = self.parse_rate(self.rate)
-        try:
-            return super().allow_request(request, view)
-        except Exception:  # the counters' store (Redis) is down: serve rather than fail
-            logger.warning("throttle.unavailable", exc_info=True)
-            return True
 
 
 class ApiKeySchema(OpenApiAuthenticationExtension):

@@ -155,7 +155,7 @@ REST_FRAMEWORK = {
     # whether a request may come without one. Views that must stay open (health) say so.
     "DEFAULT_AUTHENTICATION_CLASSES": ["image_api.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["image_api.auth.ApiKeyRequired"],
-    "DEFAULT_THROTTLE_CLASSES": ["image_api.auth.KeyRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["image_api.throttle.KeyRateThrottle"],
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -178,21 +178,12 @@ AUTH_REQUIRED = API_SETTINGS.auth_required
 METRICS_TOKEN = API_SETTINGS.metrics_token
 PROMETHEUS_MULTIPROC_DIR = API_SETTINGS.prometheus_multiproc_dir
 ALLOW_ANONYMOUS = API_SETTINGS.allow_anonymous
-THROTTLE_RATE = API_SETTINGS.throttle_rate
+# The per-key rate limit (image_api/throttle.py): in Redis when REDIS_URL is set, else per
+# process.
+THROTTLE_RATE = API_SETTINGS.throttle.rate
+THROTTLE_BURST = API_SETTINGS.throttle.burst
 
-# The throttle's counters: in Redis when there is one, so every API process shares them.
-CACHES = {
-    "default": (
-        {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": f"{DISTRIBUTED.prefix}:cache",
-            "OPTIONS": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
-        }
-        if REDIS_URL
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    )
-}
+# Nothing uses Django's cache (the rate limit has its own store): Django's default, in memory.
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Image processing service",

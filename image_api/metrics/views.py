@@ -6,9 +6,9 @@ Who may scrape (docs/operations.md, "Metrics"):
 - else, AUTH_REQUIRED on: an admin API key (``image_api.tenancy``'s rules);
 - else: anyone (the local default, like the rest of the API).
 
-The reply adds up the HTTP histograms and callback counters of every API process of this
-instance (gunicorn's workers write them to PROMETHEUS_MULTIPROC_DIR) and reads the cluster
-from Redis.
+The reply adds up the HTTP histograms, callback and throttle counters of every API process
+of this instance (gunicorn's workers write them to PROMETHEUS_MULTIPROC_DIR) and reads the
+cluster from Redis.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from image_api.errors import ApplicationError
 from image_api.metrics.callbacks import CALLBACK_ATTEMPTS, CallbacksWaitingCollector
 from image_api.metrics.collector import ClusterCollector
 from image_api.metrics.latency import REQUEST_SECONDS
+from image_api.metrics.throttle import THROTTLE_UNAVAILABLE, THROTTLED
 from image_api.tenancy import caller_from_headers
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="metrics"'}
@@ -53,6 +54,8 @@ def registry() -> CollectorRegistry:
     else:
         scrape.register(REQUEST_SECONDS)
         scrape.register(CALLBACK_ATTEMPTS)
+        scrape.register(THROTTLED)
+        scrape.register(THROTTLE_UNAVAILABLE)
     scrape.register(ClusterCollector())
     scrape.register(CallbacksWaitingCollector())
     return scrape

@@ -42,7 +42,7 @@ def serve_api(config: QueueConfig, base: Path, **env: str) -> AbstractContextMan
     free loopback port, its database migrated, its storage and var directory under ``base``;
     stopped (SIGTERM, then SIGKILL) on the way out."""
     return run_api_server(base, queue_config=config,
-                          env={"SSE_POLL_SECONDS": "0.05", "THROTTLE_RATE": "",
+                          env={"SSE_POLL_SECONDS": "0.05", "THROTTLE_RATE": "off",
                                # callbacks to the tests' receiver on 127.0.0.1, retried soon
                                "CALLBACK_ALLOW_PRIVATE": "true", "CALLBACK_POLL_SECONDS": "0.2",
                                "CALLBACK_RETRY_BASE_SECONDS": "0.2", **env})

@@ -98,6 +98,8 @@ def test_an_own_secret_key_is_used_and_told_apart_from_the_builtin_one() -> None
         ("LOG_FORMAT", "xml", "LOG_FORMAT='xml': expected one of json, logfmt"),
         ("HEARTBEAT_INTERVAL_SECONDS", "inf", "expected a finite number"),
         ("THREAD_POOL_SIZE", "0", "THREAD_POOL_SIZE=0: must be at least 1"),
+        ("THROTTLE_RATE", "fast", "THROTTLE_RATE='fast': expected <count>/<period>"),
+        ("THROTTLE_BURST", "-1", "THROTTLE_BURST=-1: must be at least 0"),
     ],
 )
 def test_a_value_that_does_not_parse_is_refused_naming_the_variable(
@@ -105,6 +107,20 @@ def test_a_value_that_does_not_parse_is_refused_naming_the_variable(
 ) -> None:
     with pytest.raises(SettingsError, match=expected.replace("(", r"\(")):
         ApiSettings.from_env({name: value})
+
+
+def test_the_rate_limit_is_a_nested_group_whose_burst_defaults_to_a_tenth_per_minute() -> None:
+    def throttle(**env: str) -> tuple[str, int]:
+        settings = ApiSettings.from_env(env).throttle
+        return settings.rate, settings.burst
+
+    assert throttle() == ("1200/min", 120)
+    assert throttle(THROTTLE_RATE="10/s") == ("10/s", 60)
+    assert throttle(THROTTLE_RATE="10/s", THROTTLE_BURST="0") == ("10/s", 0)
+    assert throttle(THROTTLE_RATE="Off") == ("", 0)  # empty would be unset: the default
+    # A malformed rate stops the process even when the burst is given
+    with pytest.raises(SettingsError, match="THROTTLE_RATE='9/week'"):
+        throttle(THROTTLE_RATE="9/week", THROTTLE_BURST="3")
 
 
 def test_worker_concurrency_below_one_is_refused_from_the_environment_and_the_command_line(

@@ -33,7 +33,7 @@ def run_server(config: QueueConfig, directory: Path, **env: str) -> Iterator[Api
     """The API as deployed (tests/support/server.py) with a fresh database, until the
     generator is closed."""
     with run_api_server(directory, queue_config=config,
-                        env={"THROTTLE_RATE": "", "SSE_POLL_SECONDS": "0.2",
+                        env={"THROTTLE_RATE": "off", "SSE_POLL_SECONDS": "0.2",
                              "RETENTION_SWEEP_SECONDS": "0", "CALLBACK_ALLOW_PRIVATE": "true",
                              "CALLBACK_POLL_SECONDS": "0.2", **env}) as server:
         yield server

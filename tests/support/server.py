@@ -131,15 +131,19 @@ def server_env(directory: Path, media_root: Path, queue_config: QueueConfig | No
                env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The server's environment: the shell's, minus what must not leak in (_NOT_INHERITED),
     with VAR_DIR, MEDIA_ROOT, TMPDIR under ``directory``, the queue settings of
-    ``queue_config`` (see :func:`worker_env`; without it, no Redis at all), then ``env``."""
+    ``queue_config`` (see :func:`worker_env`; without it, no Redis at all), no rate limit,
+    then ``env``."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(_NOT_INHERITED)}
     if queue_config is not None:
         # worker_env's queue settings (REDIS_URL, REDIS_PREFIX, ..., LOG_LEVEL); what else it
         # copies from the shell stays filtered as above.
         base.update({k: v for k, v in worker_env(queue_config, media_root).items()
                      if k.startswith("REDIS_") or not k.startswith(_NOT_INHERITED)})
+    # The rate limit is off unless a test sets THROTTLE_RATE (as tests/conftest.py does for
+    # the Django test client): a test sends far more than a client would.
     base.update(VAR_DIR=str(directory / "var"), MEDIA_ROOT=str(media_root),
-                TMPDIR=str(directory / "tmp"), DJANGO_ALLOWED_HOSTS=HOST, PYTHONUNBUFFERED="1")
+                TMPDIR=str(directory / "tmp"), DJANGO_ALLOWED_HOSTS=HOST, PYTHONUNBUFFERED="1",
+                THROTTLE_RATE="off")
     base.update(env or {})
     return base
 
