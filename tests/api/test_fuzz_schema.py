@@ -13,6 +13,9 @@ from several strategies, mixed by Hypothesis:
 - realistic bodies (batches, uploads): pipelines drawn from the filters' declared parameters
   (in range, on the bounds, of the wrong type, absurdly large) over a small uploaded image,
   as JSON and as multipart, and uploads of real, truncated and foreign image files;
+- charsets and content types: every state-changing operation with bodies declared in text
+  charsets, compression codecs and names nobody knows, under every kind of media type: a
+  charset that is not UTF-8/16/32 is a 415 ``unsupported_charset``, whatever the rest;
 - hostile values: numbers past every bound (401 digits, 2**63, 1e308), id lookalikes (an
   existing job id + ":tasks"), raw bodies nested 2,000 levels deep or not JSON at all.
 
@@ -24,8 +27,11 @@ operation and shows the request as a curl command, with the response.
 
 from __future__ import annotations
 
+import bz2
+import codecs
 import json
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +43,7 @@ from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode
 
 from distributed.registry import WorkerInfo
+from image_api.bodies import TEXT_CHARSETS
 from image_api.broker import broker
 from imaging.filters import FILTERS, Param
 from tests.api.conftest import as_file, encode, picture
@@ -338,3 +345,75 @@ def test_no_generated_request_makes_an_endpoint_answer_5xx(api_schema, label, re
     fuzz(st.one_of(cases), EXAMPLES_PER_STRATEGY * len(cases), statuses.append)
 
     assert statuses  # requests were sent, and each answer passed check_response
+
+
+# --- charsets and content types ---------------------------------------------------------------
+
+# Codec names Python knows (bytes-to-bytes, text, aliases), names it does not, and odd spellings.
+CHARSETS = [
+    "utf-8", "UTF8", "utf-16", "utf-16le", "utf-32-be", "us-ascii", "bz2", "bz2_codec", "zlib",
+    "zip", "base64", "base_64", "hex", "rot13", "rot_13", "uu", "quopri", "punycode", "idna",
+    "utf-7", "cp500", "latin-1", "koi8-r", "mbcs", "unicode_escape", "raw_unicode_escape",
+    "undefined", "", " ", "x" * 300, '"bz2"', "utf-8; charset=bz2", "\u00e9",
+]
+MEDIA_TYPES = [
+    "application/json", "multipart/form-data; boundary=b", "multipart/form-data",
+    "application/x-www-form-urlencoded", "text/plain", "application/octet-stream",
+    "application/problem+json", "image/png", "", "*/*", "application/json;", "json",
+]
+BODIES = [
+    b'{"filters": ["grayscale"], "images": ["sample-shapes"]}',
+    b'{"action": "requeue", "task_ids": []}',
+    bz2.compress(b'{"filters": ["grayscale"], "x": "' + b"a" * 100_000 + b'"}'),
+    zlib.compress(b'{"filters": ["grayscale"]}'),
+    '{"filters": ["grayscale"]}'.encode("utf-16"),
+    b"--b\r\nContent-Disposition: form-data; name=\"options\"\r\n\r\n{}\r\n--b--\r\n",
+    b"", b"\xff\xfe\x00", b"\x00" * 64,
+]
+
+
+def _unsafe_paths(known: dict[str, list[Any]]) -> list[tuple[str, str]]:
+    """(method, path) of every state-changing operation, its path ids filled in."""
+    found = []
+    for label in OPERATIONS:
+        method, path = label.split(" ", 1)
+        if method in ("POST", "PUT", "PATCH", "DELETE"):
+            for name, values in known.items():
+                path = path.replace("{" + name + "}", str(values[0]))
+            found.append((method, path))
+    return found
+
+
+def test_no_charset_or_content_type_makes_an_endpoint_answer_5xx(known_ids, api) -> None:
+    targets = _unsafe_paths(known_ids)
+    answered: dict[int, int] = {}
+
+    @settings(max_examples=300, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck), print_blob=False)
+    @given(target=st.sampled_from(targets), media=st.sampled_from(MEDIA_TYPES),
+           charset=st.one_of(st.none(), st.sampled_from(CHARSETS)),
+           body=one_of_values(BODIES))
+    def run(target: tuple[str, str], media: str, charset: str | None, body: bytes) -> None:
+        method, path = target
+        content_type = media if charset is None else f"{media}; charset={charset}"
+        response = api.generic(method, path, body, content_type=content_type)
+        answered[response.status_code] = answered.get(response.status_code, 0) + 1
+        where = (f"{method} {path} as {content_type!r}: {response.status_code} "
+                 f"{response.content[:300]!r}")
+        assert response.status_code < 500, where
+        if response.status_code >= 400:
+            error = json.loads(response.content)
+            assert error["error"] and error["message"], where
+        if charset is not None and codecs_name(charset) not in TEXT_CHARSETS:
+            assert (response.status_code, json.loads(response.content)["error"]) == (
+                415, "unsupported_charset"), where
+
+    run()
+    assert answered.get(415, 0) > 50 and len(answered) > 2, answered
+
+
+def codecs_name(charset: str) -> str | None:
+    try:
+        return codecs.lookup(charset).name
+    except (LookupError, ValueError):
+        return None
