@@ -71,6 +71,12 @@ Key                      Type    Contents
                                  callback_next_at, callback_attempts (JSON list, last ones)
 {p}:idem:{sha256(key)}   STRING  "<job id> <request fingerprint>" of the first submission with
                                  that Idempotency-Key (TTL IDEMPOTENCY_TTL_SECONDS)
+{p}:usage                HASH    tenant -> bytes it keeps in the image storage (uploads,
+                                 outputs, thumbnails): reserved by the API before an upload
+                                 is written (usage_reserve.lua, checked against the quota),
+                                 added by the workers for the outputs they wrote, given back
+                                 on delete and expiry (usage_release.lua, never below 0; a
+                                 tenant at 0 is removed). No TTL: it is the running total
 """
 
 from __future__ import annotations
@@ -178,6 +184,9 @@ class Keys:
 
     def doorbell(self) -> str:
         return f"{self.prefix}:doorbell"
+
+    def usage(self) -> str:
+        return f"{self.prefix}:usage"
 
     def idempotency(self, key: str) -> str:
         digest = hashlib.sha256(key.encode()).hexdigest()
