@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from common.env import Var, load, nested, setting
 from common.queue_settings import QUEUE_VARS, queue_config_from_env  # noqa: F401 (re-exported)
+from common.storage_settings import MIN_FREE_DISK, STORAGE_VARS, StorageLimits
 from distributed.config import QueueConfig
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -60,11 +61,8 @@ VAR_DIR = Var(
     "VAR_DIR", "local state: SQLite database, media, embedded Redis, logs",
     unit="path", default_doc="`var/` beside `manage.py`", also_read_by="Makefile",
 )
-MEDIA_ROOT = Var(
-    "MEDIA_ROOT",
-    "shared image storage (uploads, samples, outputs); the same volume for the API and workers",
-    unit="path", default_doc="`$VAR_DIR/media`",
-)
+MEDIA_ROOT = Var("MEDIA_ROOT", "shared image storage (uploads, samples, outputs); the same "
+                 "volume for the API and workers", unit="path", default_doc="`$VAR_DIR/media`")
 MAX_IMAGE_PIXELS = Var(
     "MAX_IMAGE_PIXELS", "largest image (width x height), checked before decoding",
     unit="pixels", minimum=1,
@@ -91,11 +89,8 @@ LOG_LEVEL = Var("LOG_LEVEL", "least severe level logged")
 LOG_FORMAT = Var(
     "LOG_FORMAT", "log lines as JSON objects or as logfmt `key=value` pairs (same fields)",
 )
-SHUTDOWN_GRACE = Var(
-    "SHUTDOWN_GRACE_SECONDS",
-    "time a worker gets to finish its task in hand on SIGTERM",
-    unit="seconds", minimum=0,
-)
+SHUTDOWN_GRACE = Var("SHUTDOWN_GRACE_SECONDS", "time a worker gets to finish its task in "
+                     "hand on SIGTERM", unit="seconds", minimum=0)
 
 
 @dataclass(frozen=True)
@@ -295,6 +290,7 @@ class ApiSettings:
     log_level: LogLevel = setting(LOG_LEVEL, "INFO")
     log_format: LogFormat = setting(LOG_FORMAT, "json")
     queue: QueueConfig = nested(QueueConfig, QUEUE_VARS)
+    storage: StorageLimits = nested(StorageLimits, STORAGE_VARS)
 
     @property
     def uses_builtin_secret_key(self) -> bool:
@@ -342,6 +338,7 @@ class WorkerSettings:
         1536,
     )
     shutdown_grace_s: float = setting(SHUTDOWN_GRACE, 25.0)
+    min_free_disk_mb: int = setting(MIN_FREE_DISK, StorageLimits.min_free_disk_mb)
     health_file: str = setting(
         Var("WORKER_HEALTH_FILE", "file touched after each successful heartbeat; "
             "`python -m workers healthcheck` reads its age", unit="path"),

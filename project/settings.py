@@ -100,6 +100,10 @@ SERVE_STATIC = API_SETTINGS.serve_static
 
 # Shared image storage (uploads, samples, outputs); the workers read MEDIA_ROOT too.
 MEDIA_ROOT = API_SETTINGS.media_root
+# What one tenant may keep there (0: no quota) and the free space it keeps (0: no floor),
+# in MiB (image_api/usage).
+TENANT_STORAGE_QUOTA_MB = API_SETTINGS.storage.tenant_quota_mb
+MIN_FREE_DISK_MB = API_SETTINGS.storage.min_free_disk_mb
 
 # Input limits.
 MAX_UPLOAD_BYTES = API_SETTINGS.max_upload_bytes
