@@ -37,6 +37,7 @@ from image_api.jobs.runner import failure, run_one
 from image_api.jobs.selectors import job_get
 from image_api.models import Job
 from image_api.tenancy import Caller
+from image_api.usage.services import min_free_bytes, usage_charge, usage_check_not_full
 from imaging.pipeline import Step, parse_pipeline, steps_to_json
 
 logger = logging.getLogger(__name__)
@@ -101,7 +102,9 @@ def batch_prepare(
     base_url: str = "",
 ) -> BatchSpec:
     """Validate everything about a batch request without storing or running anything: the
-    pipeline, the images, every image's budget (pixels, cost) and the callback URL.
+    pipeline, the images, every image's budget (pixels, cost), the callback URL, and that the
+    caller is not at or over its storage quota (its uploads are checked against the quota
+    when they are stored).
 
     No image ids and no files means the server's sample set.
     """
@@ -120,6 +123,7 @@ def batch_prepare(
         image_ids = get_storage().sample_ids()[:limit]
         images = _known_images(image_ids, caller)
     estimated_ms = check_budgets(steps, images, uploads, output_format)
+    usage_check_not_full(tenant=caller.tenant)
     return BatchSpec(
         steps=steps,
         image_ids=image_ids,
@@ -169,10 +173,13 @@ def _result_entry(index: int, image_id: str, outcome: dict[str, Any]) -> dict[st
 
 
 def job_run_local(*, mode: str, batch: BatchSpec) -> str:
-    """Store the batch's uploads, run every image in the mode's pool, record the job; its id."""
+    """Store the batch's uploads, run every image in the mode's pool, record the job; its id.
+    The outputs are counted in the tenant's usage. Refused (InsufficientStorage) when the
+    storage is below its free-space floor: this process would write the outputs now."""
     if mode not in pools.MODES:
         raise ValueError(f"unknown local mode {mode!r}")
     check_local_batch_fits(mode, batch)
+    get_storage().check_free(0)
     created_at = timezone.now()
     stored = uploads_store(uploads=batch.uploads, owner=batch.caller.tenant)
     image_ids = [*batch.image_ids, *(meta["id"] for meta in stored)]
@@ -188,11 +195,15 @@ def job_run_local(*, mode: str, batch: BatchSpec) -> str:
         "effort": batch.effort,
         "keep_metadata": batch.keep_metadata,
         "colour_profile": settings.COLOUR_PROFILE,
+        "tenant": batch.caller.tenant,
+        "min_free_bytes": min_free_bytes(),
     }
     tasks = [{**common, "image_id": image_id, "index": i} for i, image_id in enumerate(image_ids)]
     started = time.perf_counter()
     outcomes = _run_tasks(mode, tasks)
     wall_seconds = time.perf_counter() - started
+    usage_charge(tenant=batch.caller.tenant,
+                 nbytes=sum(int(outcome.get("stored_bytes") or 0) for outcome in outcomes))
     results = [
         _result_entry(index, image_id, outcome)
         for index, (image_id, outcome) in enumerate(zip(image_ids, outcomes, strict=True))
