@@ -102,9 +102,7 @@ def batch_prepare(
     base_url: str = "",
 ) -> BatchSpec:
     """Validate everything about a batch request without storing or running anything: the
-    pipeline, the images, every image's budget (pixels, cost), the callback URL, and that the
-    caller is not at or over its storage quota (its uploads are checked against the quota
-    when they are stored).
+    pipeline, the images, every image's budget (pixels, cost) and the callback URL.
 
     No image ids and no files means the server's sample set.
     """
@@ -123,7 +121,6 @@ def batch_prepare(
         image_ids = get_storage().sample_ids()[:limit]
         images = _known_images(image_ids, caller)
     estimated_ms = check_budgets(steps, images, uploads, output_format)
-    usage_check_not_full(tenant=caller.tenant)
     return BatchSpec(
         steps=steps,
         image_ids=image_ids,
@@ -174,11 +171,13 @@ def _result_entry(index: int, image_id: str, outcome: dict[str, Any]) -> dict[st
 
 def job_run_local(*, mode: str, batch: BatchSpec) -> str:
     """Store the batch's uploads, run every image in the mode's pool, record the job; its id.
-    The outputs are counted in the tenant's usage. Refused (InsufficientStorage) when the
-    storage is below its free-space floor: this process would write the outputs now."""
+    The outputs are counted in the tenant's usage. Refused while the tenant is at or over
+    its quota (StorageQuotaExceeded), or the storage below its free-space floor
+    (InsufficientStorage: this process would write the outputs now)."""
     if mode not in pools.MODES:
         raise ValueError(f"unknown local mode {mode!r}")
     check_local_batch_fits(mode, batch)
+    usage_check_not_full(tenant=batch.caller.tenant)
     get_storage().check_free(0)
     created_at = timezone.now()
     stored = uploads_store(uploads=batch.uploads, owner=batch.caller.tenant)
@@ -264,7 +263,9 @@ def job_submit_distributed(
 ) -> tuple[str, bool]:
     """Enqueue one task per image, all or none. Returns (job id, duplicate?).
 
-    The same Idempotency-Key with a different request raises IdempotencyKeyReused (422)."""
+    The same Idempotency-Key with a different request raises IdempotencyKeyReused (422); with
+    the same request it answers the first job even if the tenant has since reached its
+    storage quota, which refuses (413) any new submission."""
     if priority not in PRIORITIES:
         raise ApplicationError(
             f"Unknown priority {priority!r}.", code="invalid_priority",
@@ -283,13 +284,16 @@ def job_submit_distributed(
         # A key is one tenant's: another tenant's same key is another request.
         idempotency_key = f"{tenant}/{idempotency_key}"
     request = batch_fingerprint(batch, priority) if idempotency_key else ""
+    # A repeat answers its first job, before the quota is asked (enqueue.lua checks the key
+    # again, atomically, for two submissions racing with the same key).
+    if idempotency_key:
+        first = queue.find_idempotent(idempotency_key, request)
+        if first:
+            return first, True
+    usage_check_not_full(tenant=tenant)
     if batch.uploads:
         # Uploads are stored before the enqueue: check first that they will be used (Redis
-        # reachable, not a repeat). Without uploads enqueue.lua does both checks atomically.
-        if idempotency_key:
-            first = queue.find_idempotent(idempotency_key, request)
-            if first:
-                return first, True
+        # reachable). Without uploads enqueue.lua checks that by running.
         queue.ping()
     stored = uploads_store(uploads=batch.uploads, owner=tenant)
     image_ids = [*batch.image_ids, *(meta["id"] for meta in stored)]

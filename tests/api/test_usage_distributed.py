@@ -117,3 +117,20 @@ def test_a_distributed_submission_at_the_quota_is_refused_before_it_is_queued(
     assert response.json()["usage"] == {"used_bytes": 1024 * 1024, "quota_bytes": 1024 * 1024}
     assert int(redis_client.hget(queue_config.keys.stats(), "accepted") or 0) == 0
     assert api.get("/api/jobs/").json()["total"] == 0
+
+
+def test_a_repeated_submission_answers_its_first_job_even_at_the_quota(
+    api, settings, redis_client, queue_config
+):
+    # Given a job submitted under an Idempotency-Key, then the tenant reaching its quota
+    settings.TENANT_STORAGE_QUOTA_MB = 1
+    first = api.post(URL, {"filters": ["grayscale"]}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    assert first.status_code == 202
+    redis_client.hset(queue_config.keys.usage(), "anonymous", 1024 * 1024)
+    # When the client retries it, and when it sends a new one
+    again = api.post(URL, {"filters": ["grayscale"]}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    new = api.post(URL, {"filters": ["grayscale"]}, format="json", HTTP_IDEMPOTENCY_KEY="k2")
+    # Then the retry gets the first job, the new submission the quota's refusal
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"] and again.json()["duplicate"] is True
+    assert new.status_code == 413 and new.json()["error"] == "storage_quota_exceeded"
