@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from common.body_settings import BodyLimits
 from common.env import Var, load, nested, setting
 from common.queue_settings import QUEUE_VARS, queue_config_from_env  # noqa: F401 (re-exported)
+from common.storage_settings import MIN_FREE_DISK, STORAGE_VARS, StorageLimits
 from common.throttle_settings import ThrottleSettings
 from distributed.config import QueueConfig
 
@@ -61,11 +63,8 @@ VAR_DIR = Var(
     "VAR_DIR", "local state: SQLite database, media, embedded Redis, logs",
     unit="path", default_doc="`var/` beside `manage.py`", also_read_by="Makefile",
 )
-MEDIA_ROOT = Var(
-    "MEDIA_ROOT",
-    "shared image storage (uploads, samples, outputs); the same volume for the API and workers",
-    unit="path", default_doc="`$VAR_DIR/media`",
-)
+MEDIA_ROOT = Var("MEDIA_ROOT", "shared image storage (uploads, samples, outputs); the same "
+                 "volume for the API and workers", unit="path", default_doc="`$VAR_DIR/media`")
 MAX_IMAGE_PIXELS = Var(
     "MAX_IMAGE_PIXELS", "largest image (width x height), checked before decoding",
     unit="pixels", minimum=1,
@@ -92,11 +91,8 @@ LOG_LEVEL = Var("LOG_LEVEL", "least severe level logged")
 LOG_FORMAT = Var(
     "LOG_FORMAT", "log lines as JSON objects or as logfmt `key=value` pairs (same fields)",
 )
-SHUTDOWN_GRACE = Var(
-    "SHUTDOWN_GRACE_SECONDS",
-    "time a worker gets to finish its task in hand on SIGTERM",
-    unit="seconds", minimum=0,
-)
+SHUTDOWN_GRACE = Var("SHUTDOWN_GRACE_SECONDS", "time a worker gets to finish its task in "
+                     "hand on SIGTERM", unit="seconds", minimum=0)
 
 
 @dataclass(frozen=True)
@@ -161,25 +157,7 @@ class ApiSettings:
     max_upload_bytes: int = setting(
         Var("MAX_UPLOAD_BYTES", "largest upload", unit="bytes", minimum=1), 25 * 1024 * 1024
     )
-    max_request_bytes: int = setting(
-        Var("MAX_REQUEST_BYTES", "largest multipart/form-data request body (uploads): one "
-            "whose Content-Length says more is refused (413) before any of it is read",
-            unit="bytes", minimum=1),
-        256 * 1024 * 1024,
-    )
-    max_json_bytes: int = setting(
-        Var("MAX_JSON_BYTES", "largest JSON document: a request body that is not "
-            "multipart/form-data (refused with 413 before it is read when its Content-Length "
-            "says more) and the multipart `options` field, counted as decoded text",
-            unit="bytes", minimum=1024),
-        1024 * 1024,
-    )
-    max_json_elements: int = setting(
-        Var("MAX_JSON_ELEMENTS", "most brackets and commas (an upper bound on the values) in "
-            "one JSON document, counted before it is parsed; more is a 400 json_too_complex",
-            unit="elements", minimum=100),
-        20_000,
-    )
+    bodies: BodyLimits = nested(BodyLimits)
     request_deadline_s: float = setting(
         Var("REQUEST_DEADLINE_SECONDS", "a request not answered within this time gets a 504 "
             "(the local modes refuse a batch whose estimated run would not fit in half of it)",
@@ -304,6 +282,7 @@ class ApiSettings:
     log_level: LogLevel = setting(LOG_LEVEL, "INFO")
     log_format: LogFormat = setting(LOG_FORMAT, "json")
     queue: QueueConfig = nested(QueueConfig, QUEUE_VARS)
+    storage: StorageLimits = nested(StorageLimits, STORAGE_VARS)
 
     @property
     def uses_builtin_secret_key(self) -> bool:
@@ -351,6 +330,7 @@ class WorkerSettings:
         1536,
     )
     shutdown_grace_s: float = setting(SHUTDOWN_GRACE, 25.0)
+    min_free_disk_mb: int = setting(MIN_FREE_DISK, StorageLimits.min_free_disk_mb)
     health_file: str = setting(
         Var("WORKER_HEALTH_FILE", "file touched after each successful heartbeat; "
             "`python -m workers healthcheck` reads its age", unit="path"),

@@ -22,6 +22,7 @@ from distributed.metrics import ClusterMetrics, cluster_metrics
 from distributed.queue import Queue
 from distributed.registry import Drain, Registry
 from distributed.status import cluster_status, worker_view
+from distributed.usage import StorageUsage
 
 
 class Broker:
@@ -35,6 +36,7 @@ class Broker:
         self.queue = Queue(self._client, config)
         self.registry = Registry(self._client, config)
         self.callbacks = CallbackOutbox(self._client, config, self.queue.scripts)
+        self.usage = StorageUsage(self._client, config, self.queue.scripts)
 
     def ping(self) -> None:
         """Raises :class:`RedisUnavailable` when Redis does not answer."""

@@ -76,6 +76,12 @@ Key                      Type    Contents
                                  as ``h`` + sha256): its theoretical arrival time, integer
                                  microseconds of Redis's clock (ratelimit.lua, GCRA); PX until
                                  then, so it is gone once the bucket is full again
+{p}:usage                HASH    tenant -> bytes it keeps in the image storage (uploads,
+                                 outputs, thumbnails): reserved by the API before an upload
+                                 is written (usage_reserve.lua, checked against the quota),
+                                 added by the workers for the outputs they wrote, given back
+                                 on delete and expiry (usage_release.lua, never below 0; a
+                                 tenant at 0 is removed). No TTL: it is the running total
 """
 
 from __future__ import annotations
@@ -185,6 +191,9 @@ class Keys:
 
     def doorbell(self) -> str:
         return f"{self.prefix}:doorbell"
+
+    def usage(self) -> str:
+        return f"{self.prefix}:usage"
 
     def idempotency(self, key: str) -> str:
         digest = hashlib.sha256(key.encode()).hexdigest()

@@ -12,7 +12,7 @@ LUA_DIR = Path(__file__).with_name("lua")
 SCRIPT_NAMES = (
     "enqueue", "fetch", "claim_expired", "start", "complete", "fail", "renew", "release",
     "promote", "dead_letters", "reap", "cancel", "delete_job", "drain", "history",
-    "callback_claim", "callback_record", "ratelimit",
+    "callback_claim", "callback_record", "ratelimit", "usage_reserve", "usage_release",
 )
 
 

@@ -34,8 +34,10 @@ from rest_framework.response import Response
 from distributed.errors import IdempotencyKeyReused, NotFound, RedisUnavailable
 from image_api.bodies import UnsupportedCharset
 from image_api.parsers import JSONTooComplex, JSONTooDeep, JSONTooLarge
+from image_api.usage.errors import StorageQuotaExceeded, UsageUnavailable
 from imaging.codecs import ImageError
 from imaging.pipeline import PipelineError
+from imaging.storage import InsufficientStorage
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +144,40 @@ def _idempotency_key_reused(exc: IdempotencyKeyReused) -> ApplicationError:
 @converts(NotFound)
 def _distributed_not_found(exc: NotFound) -> ApplicationError:
     return ApplicationError(str(exc), status=404, code="not_found")
+
+
+@converts(StorageQuotaExceeded)
+def _storage_quota_exceeded(exc: StorageQuotaExceeded) -> ApplicationError:
+    usage = {"used_bytes": exc.used_bytes, "quota_bytes": exc.quota_bytes}
+    if exc.requested_bytes:
+        message = (f"Storing these {exc.requested_bytes} bytes would pass your storage quota: "
+                   f"you use {exc.used_bytes} of {exc.quota_bytes} bytes. Nothing was stored; "
+                   "delete images or jobs (DELETE /api/images/<id>/, /api/jobs/<id>/) first.")
+    else:
+        message = (f"You are at or over your storage quota ({exc.used_bytes} of "
+                   f"{exc.quota_bytes} bytes): delete images or jobs (DELETE "
+                   "/api/images/<id>/, /api/jobs/<id>/) before submitting more.")
+    return ApplicationError(message, status=413, code="storage_quota_exceeded",
+                            extra={"usage": usage, "requested_bytes": exc.requested_bytes})
+
+
+@converts(InsufficientStorage)
+def _insufficient_storage(exc: InsufficientStorage) -> ApplicationError:
+    # The figures stay on the server: how full its disk is is none of a tenant's business.
+    return ApplicationError(
+        "The server's image storage is below its free-space floor (MIN_FREE_DISK_MB): "
+        "nothing was stored. Retry later.", status=507, code="insufficient_storage",
+    )
+
+
+@converts(UsageUnavailable)
+def _usage_unavailable(exc: UsageUnavailable) -> ApplicationError:
+    return ApplicationError(
+        f"{exc} Storage usage is counted in Redis: uploads are refused until it is back "
+        "(batches of stored images and samples still run in the threading and "
+        "multiprocessing modes).",
+        status=503, code="usage_unavailable", headers={"Retry-After": "5"},
+    )
 
 
 @converts(PipelineError)

@@ -127,8 +127,8 @@ class BodyLimitMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         content_type = request.META.get("CONTENT_TYPE", "")
         api = settings.API_SETTINGS
-        limit = body_limit(content_type, max_request_bytes=api.max_request_bytes,
-                           max_json_bytes=api.max_json_bytes)
+        limit = body_limit(content_type, max_request_bytes=api.bodies.max_request_bytes,
+                           max_json_bytes=api.bodies.max_json_bytes)
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

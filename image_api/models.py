@@ -68,3 +68,15 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.id}{', admin' if self.admin else ''})"
+
+
+class TenantUsage(models.Model):
+    """Bytes a tenant keeps in the image storage, when there is no Redis (with REDIS_URL set
+    the figure lives in Redis, distributed/usage.py). Moved by conditional UPDATEs only
+    (image_api/usage/ledger.py), so concurrent API processes cannot pass a quota together."""
+
+    tenant = models.CharField(primary_key=True, max_length=40)
+    used_bytes = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.tenant}: {self.used_bytes} bytes"

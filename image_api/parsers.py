@@ -82,7 +82,7 @@ class JSONTooComplex(ValueError):
 
 def _limits() -> tuple[int, int]:
     api = settings.API_SETTINGS
-    return api.max_json_bytes, api.max_json_elements
+    return api.bodies.max_json_bytes, api.bodies.max_json_elements
 
 
 def _finite_float(text: str) -> float:

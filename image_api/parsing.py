@@ -163,7 +163,7 @@ def request_options(request: Request) -> Any:
             status=400, code="missing_options",
         )
     if hasattr(raw, "read"):  # sent as a file part: read no more than a JSON may hold
-        raw = raw.read(settings.API_SETTINGS.max_json_bytes + 1).decode("utf-8", "replace")
+        raw = raw.read(settings.API_SETTINGS.bodies.max_json_bytes + 1).decode("utf-8", "replace")
     try:
         options = strict_json.loads(raw)
     except strict_json.BOUNDS_ERRORS:

@@ -4,6 +4,7 @@ One sweep (:func:`sweep`) removes, by age:
 - uploads (their metadata first, then their bytes; the built-in samples never);
 - job output directories (``outputs/<job id>/``, with their thumbnails), whatever the mode;
 - local jobs' database rows.
+What the storage says each removal freed goes back to its tenant's usage (image_api/usage).
 
 Distributed jobs' Redis records expire on their own (RETENTION_DAYS after they finish, set
 by the Lua scripts). A sweep does bounded work (at most ``limit`` removals of each kind), so
@@ -29,6 +30,7 @@ from django.conf import settings
 
 from image_api.background import start_once
 from image_api.models import Job
+from image_api.usage.services import usage_give_back
 from imaging.storage import Storage
 
 logger = logging.getLogger(__name__)
@@ -58,7 +60,9 @@ def sweep(*, now: float | None = None, limit: int = SWEEP_LIMIT) -> dict[str, in
         for meta in sorted(storage.uploads_dir.glob("img_*.json")):
             if removed["uploads"] >= limit:
                 break
-            if _older(meta, cutoff) and storage.delete_upload(meta.stem):
+            freed = storage.remove_upload(meta.stem) if _older(meta, cutoff) else None
+            if freed is not None:
+                usage_give_back(freed)
                 removed["uploads"] += 1
     outputs = storage.root / "outputs"
     if outputs.is_dir():
@@ -67,7 +71,7 @@ def sweep(*, now: float | None = None, limit: int = SWEEP_LIMIT) -> dict[str, in
                 break
             if directory.is_dir() and not directory.is_symlink() and _older(directory, cutoff):
                 with contextlib.suppress(ValueError):  # not a job's directory: left alone
-                    storage.delete_outputs(directory.name)
+                    usage_give_back(storage.remove_outputs(directory.name))
                     removed["outputs"] += 1
     expired = datetime.fromtimestamp(cutoff, tz=UTC)
     ids = list(Job.objects.filter(created_at__lt=expired)
@@ -75,7 +79,7 @@ def sweep(*, now: float | None = None, limit: int = SWEEP_LIMIT) -> dict[str, in
     removed["jobs"], _ = Job.objects.filter(pk__in=ids).delete()
     for job_id in ids:
         with contextlib.suppress(ValueError):
-            storage.delete_outputs(job_id)
+            usage_give_back(storage.remove_outputs(job_id))
     if any(removed.values()):
         logger.info("retention.swept", extra={**removed, "retention_days": settings.RETENTION_DAYS})
     return removed

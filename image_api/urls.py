@@ -24,6 +24,7 @@ from image_api.jobs.views import (
     JobThumbnailApi,
 )
 from image_api.meta.views import ApiRootApi, FilterListApi, HealthApi, LivenessApi
+from image_api.usage.views import UsageApi
 
 app_name = "image_api"
 
@@ -33,6 +34,7 @@ urlpatterns = [
     path("health/live/", LivenessApi.as_view(), name="health-live"),
     path("filters/", FilterListApi.as_view(), name="filters"),
     path("callbacks/secret/", CallbackSecretApi.as_view(), name="callbacks-secret"),
+    path("usage/", UsageApi.as_view(), name="usage"),
     path("images/", ImageListUploadApi.as_view(), name="images"),
     path("images/<str:image_id>/", ImageFileApi.as_view(), name="image-file"),
     path(

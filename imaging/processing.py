@@ -51,6 +51,9 @@ class ProcessResult:
     bytes: int
     timings: list[dict]
     total_ms: float
+    # Bytes the output and its preview added to the storage (less what they replaced): what
+    # the caller counts in the tenant's usage.
+    stored_bytes: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,6 +130,8 @@ def process_image(
     effort: str = "balanced",
     keep_metadata: bool = False,
     colour_profile: str = "keep",
+    tenant: str | None = None,
+    min_free_bytes: int = 0,
 ) -> ProcessResult:
     """Read ``image_id`` from storage, run the steps, write the encoded result at the key the
     storage derives from job id, index and image id (never a path from outside), and its
@@ -137,11 +142,14 @@ def process_image(
     (invalid steps, intermediate_too_large, pipeline_too_expensive), OSError (storage).
     The output keeps the input's ICC profile (``colour_profile="keep"``) or is converted to
     sRGB (``"srgb"``); EXIF is dropped unless ``keep_metadata`` (``imaging.metadata``).
+    ``tenant``: whose usage the job's outputs count in (marked beside them; the caller
+    counts ``stored_bytes``). Writing below the free-space floor ``min_free_bytes`` raises
+    InsufficientStorage (an OSError: transient) before anything is written.
     """
     started = time.perf_counter()
     deadline = time.monotonic() + limits.time_limit_s if limits.time_limit_s else None
     steps = steps_from_json(steps_json)  # cheap, so bad steps fail before any I/O
-    storage = Storage(media_root)
+    storage = Storage(media_root, min_free_bytes=min_free_bytes)
     try:
         path = storage.image_path(image_id)
     except KeyError:
@@ -169,10 +177,15 @@ def process_image(
     del image
     encoded = encode_image(output, fmt, quality=quality, effort=effort, metadata=metadata)
     key = storage.output_key(job_id, index, image_id, fmt)
-    storage.write_key(key, encoded)
     # The preview is made from the frame in memory (no decode of what was just written) and
-    # written after the output: a result with a thumbnail always has its output.
-    storage.write_key(storage.thumbnail_key(job_id, index, image_id), make_thumbnail(output))
+    # written after the output: a result with a thumbnail always has its output. Both are
+    # ready before the first write, and the floor is checked for both at once.
+    thumbnail = make_thumbnail(output)
+    storage.check_free(len(encoded) + len(thumbnail))
+    if tenant is not None:
+        storage.mark_outputs(job_id, tenant)
+    stored = storage.write_key(key, encoded)
+    stored += storage.write_key(storage.thumbnail_key(job_id, index, image_id), thumbnail)
     out_height, out_width = output.shape[:2]
     return ProcessResult(
         output_key=key,
@@ -182,4 +195,5 @@ def process_image(
         bytes=len(encoded),
         timings=timings,
         total_ms=(time.perf_counter() - started) * 1000.0,
+        stored_bytes=stored,
     )

@@ -1,8 +1,9 @@
 """Read and operate: ``jobs``, ``job``, ``cancel``, ``workers``, ``dead-letters``, ``drain``,
-``callback-secret``."""
+``callback-secret``, ``usage``."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 import click
@@ -139,3 +140,30 @@ def callback_secret(ctx: Context) -> None:
         return
     click.echo(answer["secret"])
     ctx.ui.note(f"tenant {answer.get('tenant')}: {answer.get('scheme')}")
+
+
+def _mib(value: Any) -> str:
+    return f"{int(value) / (1024 * 1024):.1f} MiB"
+
+
+@click.command()
+@pass_context
+def usage(ctx: Context) -> None:
+    """Your storage usage against your quota, and your limits."""
+    answer = ctx.client.get_json("/api/usage/")
+    if ctx.json:
+        ctx.ui.print_json(answer)
+        return
+    storage, space = answer["storage"], answer["free_space"]
+    quota = storage.get("quota_bytes")
+    ctx.ui.print(f"storage: {_mib(storage['used_bytes'])} of "
+                 f"{_mib(quota) + ' quota' if quota else 'no quota'}"
+                 + (" (over quota: delete images or jobs)" if storage.get("over_quota") else ""),
+                 style="bold red" if storage.get("over_quota") else "")
+    if space.get("below_floor"):
+        ctx.ui.print("the server's storage is below its free-space floor: uploads are refused",
+                     style="bold red")
+    rate = answer.get("rate_limit", {}).get("rate")
+    ctx.ui.print(f"rate limit: {rate or 'none'}")
+    for name, value in answer.get("limits", {}).items():
+        ctx.ui.print(f"{name}: {value}")

@@ -17,6 +17,7 @@ from imgproc_cli.admin_cmd import (
     drain,
     job,
     jobs,
+    usage,
     workers,
 )
 from imgproc_cli.client import DEFAULT_API_URL, MAX_429_RETRIES, Client
@@ -70,7 +71,7 @@ def cli(ctx: click.Context, api_url: str, api_key: str | None, retries: int, jso
 
 
 for command in (submit, download, jobs, job, cancel, workers, dead_letters, drain,
-                callback_secret):
+                callback_secret, usage):
     cli.add_command(command)
 
 

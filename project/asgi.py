@@ -12,8 +12,8 @@ from project.asgi_middleware import FrontDoor
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 application = FrontDoor(
     get_asgi_application(),
-    max_body_bytes=settings.API_SETTINGS.max_request_bytes,
-    max_json_bytes=settings.API_SETTINGS.max_json_bytes,
+    max_body_bytes=settings.API_SETTINGS.bodies.max_request_bytes,
+    max_json_bytes=settings.API_SETTINGS.bodies.max_json_bytes,
     body_timeout_s=settings.REQUEST_BODY_TIMEOUT_SECONDS,
     deadline_s=settings.REQUEST_DEADLINE_SECONDS,
     max_concurrent=settings.MAX_CONCURRENT_REQUESTS,

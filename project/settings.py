@@ -102,10 +102,14 @@ SERVE_STATIC = API_SETTINGS.serve_static
 
 # Shared image storage (uploads, samples, outputs); the workers read MEDIA_ROOT too.
 MEDIA_ROOT = API_SETTINGS.media_root
+# What one tenant may keep there (0: no quota) and the free space it keeps (0: no floor),
+# in MiB (image_api/usage).
+TENANT_STORAGE_QUOTA_MB = API_SETTINGS.storage.tenant_quota_mb
+MIN_FREE_DISK_MB = API_SETTINGS.storage.min_free_disk_mb
 
 # Input limits.
 MAX_UPLOAD_BYTES = API_SETTINGS.max_upload_bytes
-MAX_REQUEST_BYTES = API_SETTINGS.max_request_bytes
+MAX_REQUEST_BYTES = API_SETTINGS.bodies.max_request_bytes
 REQUEST_DEADLINE_SECONDS = API_SETTINGS.request_deadline_s
 REQUEST_BODY_TIMEOUT_SECONDS = API_SETTINGS.request_body_timeout_s
 MAX_CONCURRENT_REQUESTS = API_SETTINGS.max_concurrent_requests
@@ -119,7 +123,7 @@ LOCAL_MAX_CONCURRENT_IMAGES = API_SETTINGS.local_max_concurrent_images
 # What Django holds in memory of a body that is not a file: the JSON cap (the multipart
 # `options` field; a JSON body's own cap is applied by image_api/parsers.py), plus room for
 # the field names.
-DATA_UPLOAD_MAX_MEMORY_SIZE = API_SETTINGS.max_json_bytes + 64 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_SETTINGS.bodies.max_json_bytes + 64 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = None
 # A batch may upload up to MAX_BATCH_IMAGES files in one multipart request (Django's default: 100).

@@ -161,6 +161,9 @@ class Consumer:
         try:
             fields = perform(message, d.payload, settings=self.settings, sandbox=self.sandbox,
                              stop=self.force)
+            # Counted before the outcome and unfenced: the bytes are on disk whoever records
+            # the result (a redelivered task's rewrite adds nothing: Storage.write_key).
+            self.recorder.charge(d, message.tenant, int(fields.pop("stored_bytes", 0) or 0))
             fields["timings"] = tuple(fields.get("timings", ()))
             result = TaskResult(duration_ms=_ms_since(started), worker=self.worker_id,
                                 attempt=d.attempt, **fields)

@@ -18,6 +18,7 @@ from distributed.messages import TaskResult
 from distributed.queue import Delivery, Queue
 from distributed.registry import Registry, TaskSpan
 from distributed.retry import compute_backoff
+from distributed.usage import StorageUsage
 from workers.state import WorkerState
 
 logger = logging.getLogger("workers.runtime")
@@ -53,10 +54,11 @@ def span(d: Delivery, outcome: str, duration_ms: float) -> TaskSpan:
 class OutcomeRecorder:
     def __init__(
         self, *, queue: Queue, state: WorkerState, config: QueueConfig, force: threading.Event,
-        registry: Registry | None = None,
+        registry: Registry | None = None, usage: StorageUsage | None = None,
     ) -> None:
         self.queue = queue
         self.registry = registry  # the worker's timeline of recent tasks (when given)
+        self.usage = usage  # the tenants' storage usage (when given)
         self.state = state
         self.config = config
         self.force = force
@@ -84,6 +86,20 @@ class OutcomeRecorder:
                 logger.info("task.done", extra=extra)
             else:
                 logger.warning("task.fenced", extra=extra)
+
+    def charge(self, d: Delivery, tenant: str, stored_bytes: int) -> None:
+        """Count what a task's outputs added to the storage in its tenant's usage (less, when
+        they replaced larger files), retried through a Redis outage like an outcome. A cold
+        shutdown meanwhile loses the figure (logged): the files stay counted short."""
+        if self.usage is None or stored_bytes == 0:
+            return
+        usage = self.usage
+        done = self._until_recorded(
+            (lambda: usage.charge(tenant, stored_bytes)) if stored_bytes > 0
+            else (lambda: usage.release(tenant, -stored_bytes)))
+        if done is None:
+            logger.warning("usage.charge_lost", extra={
+                **log_fields(self.worker_id, d), "tenant": tenant, "bytes": stored_bytes})
 
     def fail(
         self, d: Delivery, *, kind: str, message: str, permanent: bool, duration_ms: float,

@@ -35,6 +35,7 @@ from distributed.errors import RedisUnavailable
 from distributed.queue import Queue
 from distributed.registry import Registry, WorkerInfo
 from distributed.retry import compute_backoff
+from distributed.usage import StorageUsage
 from imaging.filters import FILTERS
 from workers.consumer import Consumer
 from workers.leases import LeaseKeeper, touch_health_file
@@ -76,6 +77,7 @@ class Worker:
         self.recorder = OutcomeRecorder(
             queue=self.queue, state=self.state, config=settings.queue, force=self._force,
             registry=self.registry,
+            usage=StorageUsage(client, settings.queue, self.queue.scripts),
         )
         self.leases = LeaseKeeper(
             queue=self.queue, registry=self.registry, state=self.state, info=self.info,

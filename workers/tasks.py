@@ -13,6 +13,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from common.storage_settings import MIB
 from distributed.messages import TaskMessage
 from imaging.codecs import ImageError
 from imaging.pipeline import PipelineError, TimeLimitExceeded
@@ -33,7 +34,9 @@ class Interrupted(Exception):
 
 
 # Errors that retrying cannot fix. Everything else (I/O errors, memory, the unexpected) is
-# treated as transient and retried with backoff up to MAX_RETRIES.
+# treated as transient and retried with backoff up to MAX_RETRIES: among them
+# imaging.storage.InsufficientStorage (an output write refused below MIN_FREE_DISK_MB), which
+# retention and deletes can cure.
 PERMANENT_ERRORS: tuple[type[BaseException], ...] = (
     PermanentTaskError,
     ImageError,
@@ -66,7 +69,8 @@ def limits_of(settings: WorkerSettings) -> Limits:
 
 
 def run_in_child(
-    *, payload: str, media_root: str, limits: Limits, colour_profile: str
+    *, payload: str, media_root: str, limits: Limits, colour_profile: str,
+    min_free_bytes: int = 0,
 ) -> dict[str, Any]:
     """The work of an ``image`` or ``sleep`` task, in the worker's task process
     (``workers.sandbox``). The message was validated by the worker; it is parsed again here
@@ -90,6 +94,8 @@ def run_in_child(
         effort=message.effort,
         keep_metadata=message.keep_metadata,
         colour_profile=colour_profile,
+        tenant=message.tenant,
+        min_free_bytes=min_free_bytes,
     ).to_dict()
 
 
@@ -97,7 +103,8 @@ def perform(
     message: TaskMessage, payload: str, *, settings: WorkerSettings, sandbox: Sandbox,
     stop: threading.Event,
 ) -> dict[str, Any]:
-    """Run one task; returns the image fields of its result (none for noop and sleep).
+    """Run one task; returns the image fields of its result (none for noop and sleep), with
+    ``stored_bytes``: what its outputs added to the storage, for the tenant's usage.
 
     Image and sleep tasks run in ``sandbox`` (a child process killed past the time limit,
     capped in memory); a no-op runs here. ``stop`` is the cold-shutdown flag: the task is
@@ -107,7 +114,8 @@ def perform(
     if message.kind not in ("image", "sleep"):
         raise PermanentTaskError(f"unknown task kind {message.kind!r}")
     request = {"payload": payload, "media_root": settings.media_root,
-               "limits": limits_of(settings), "colour_profile": settings.colour_profile}
+               "limits": limits_of(settings), "colour_profile": settings.colour_profile,
+               "min_free_bytes": settings.min_free_disk_mb * MIB}
     try:
         fields: dict[str, Any] = sandbox.run(
             request, time_limit_s=settings.task_time_limit_s, cancel=stop)

@@ -9,12 +9,14 @@ from django.conf import settings
 
 from image_api.errors import ApplicationError
 from image_api.tenancy import Caller
+from image_api.usage.services import min_free_bytes
 from imaging.storage import Storage
 
 
 def get_storage() -> Storage:
-    """The shared image storage under MEDIA_ROOT (cheap to build; settings may change in tests)."""
-    return Storage(settings.MEDIA_ROOT)
+    """The shared image storage under MEDIA_ROOT, keeping MIN_FREE_DISK_MB free (cheap to
+    build; settings may change in tests)."""
+    return Storage(settings.MEDIA_ROOT, min_free_bytes=min_free_bytes())
 
 
 def _upload_ids(storage: Storage) -> list[str]:

@@ -1,4 +1,5 @@
-"""Writes: validating uploads (every file inspected before any is stored), storing them."""
+"""Writes: validating uploads (every file inspected before any is stored), storing them
+(all or none, within the tenant's quota and the storage's free-space floor), deleting one."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.core.files.uploadedfile import UploadedFile
 from image_api.errors import ApplicationError
 from image_api.images.selectors import get_storage, visible_meta
 from image_api.tenancy import Caller
+from image_api.usage.services import usage_give_back, usage_reserved
 from imaging.codecs import ImageError, ImageInfo, inspect_image
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,11 @@ class ValidatedUpload:
     def read(self) -> bytes:
         self.file.seek(0)
         return self.file.read()
+
+    @property
+    def size(self) -> int:
+        """Its bytes, as stored (and counted in the owner's usage)."""
+        return self.file.size if self.file.size is not None else len(self.read())
 
 
 def uploads_validate(*, files: Sequence[UploadedFile]) -> list[ValidatedUpload]:
@@ -66,11 +73,29 @@ def uploads_validate(*, files: Sequence[UploadedFile]) -> list[ValidatedUpload]:
 
 
 def uploads_store(*, uploads: Sequence[ValidatedUpload], owner: str) -> list[dict[str, Any]]:
-    """Store validated uploads, owned by the tenant ``owner``; their metadata in order."""
+    """Store validated uploads, owned by the tenant ``owner``; their metadata in order.
+
+    All or none: before anything is written, their bytes must leave the storage above its
+    free-space floor (InsufficientStorage, 507) and fit in the owner's quota (reserved at
+    once, StorageQuotaExceeded, 413); a write that fails removes those already written and
+    gives the reservation back."""
+    if not uploads:
+        return []
     storage = get_storage()
+    total = sum(upload.size for upload in uploads)
+    storage.check_free(total)
+    stored: list[str] = []
+    with usage_reserved(tenant=owner, nbytes=total):
+        try:
+            for upload in uploads:
+                stored.append(storage.save_upload(upload.read(), upload.info, upload.name,
+                                                  owner=owner, counted=True))
+        except BaseException:
+            for image_id in stored:
+                storage.delete_upload(image_id)
+            raise
     metas = []
-    for upload in uploads:
-        image_id = storage.save_upload(upload.read(), upload.info, upload.name, owner=owner)
+    for image_id in stored:
         meta = storage.image_meta(image_id)
         metas.append(meta if meta is not None else {"id": image_id})
     return metas
@@ -88,11 +113,14 @@ def image_upload_batch(*, files: Sequence[UploadedFile], owner: str) -> list[dic
 
 def image_delete(*, image_id: str, viewer: Caller) -> None:
     """Delete an upload: 404 for an unknown one or another tenant's, 409 for a sample. Jobs
-    that still name it fail on it (image_not_found), outputs already made stay."""
+    that still name it fail on it (image_not_found), outputs already made stay. Its bytes go
+    back to its owner's usage."""
     if image_id.startswith("sample-") and visible_meta(image_id, viewer) is not None:
         raise ApplicationError(
             f"{image_id} is a built-in sample; only uploads can be deleted.", status=409,
             code="image_not_deletable", extra={"image": image_id})
-    if visible_meta(image_id, viewer) is None or not get_storage().delete_upload(image_id):
+    freed = get_storage().remove_upload(image_id) if visible_meta(image_id, viewer) else None
+    if freed is None:
         raise ApplicationError(f"Unknown image id {image_id!r}.", status=404,
                                code="image_not_found", extra={"image": image_id})
+    usage_give_back(freed)

@@ -15,6 +15,7 @@ from typing import Any
 from imaging.codecs import ImageError
 from imaging.pipeline import PipelineError, TimeLimitExceeded
 from imaging.processing import configure_process, process_image
+from imaging.storage import InsufficientStorage
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ def run_one(kwargs: dict[str, Any]) -> dict[str, Any]:
         return failure(exc.code, str(exc))
     except TimeLimitExceeded as exc:
         return failure(exc.code, f"{exc} (TASK_TIME_LIMIT_SECONDS)")
+    except InsufficientStorage as exc:  # below MIN_FREE_DISK_MB: nothing of it written
+        return failure(exc.code, f"{exc} (MIN_FREE_DISK_MB)")
     except KeyError:
         return failure("image_not_found", f"Image {kwargs.get('image_id')!r} is not in storage.")
     except OSError as exc:

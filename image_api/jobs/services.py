@@ -37,6 +37,7 @@ from image_api.jobs.runner import failure, run_one
 from image_api.jobs.selectors import job_get
 from image_api.models import Job
 from image_api.tenancy import Caller
+from image_api.usage.services import min_free_bytes, usage_charge, usage_check_not_full
 from imaging.pipeline import Step, parse_pipeline, steps_to_json
 
 logger = logging.getLogger(__name__)
@@ -169,10 +170,15 @@ def _result_entry(index: int, image_id: str, outcome: dict[str, Any]) -> dict[st
 
 
 def job_run_local(*, mode: str, batch: BatchSpec) -> str:
-    """Store the batch's uploads, run every image in the mode's pool, record the job; its id."""
+    """Store the batch's uploads, run every image in the mode's pool, record the job; its id.
+    The outputs are counted in the tenant's usage. Refused while the tenant is at or over
+    its quota (StorageQuotaExceeded), or the storage below its free-space floor
+    (InsufficientStorage: this process would write the outputs now)."""
     if mode not in pools.MODES:
         raise ValueError(f"unknown local mode {mode!r}")
     check_local_batch_fits(mode, batch)
+    usage_check_not_full(tenant=batch.caller.tenant)
+    get_storage().check_free(0)
     created_at = timezone.now()
     stored = uploads_store(uploads=batch.uploads, owner=batch.caller.tenant)
     image_ids = [*batch.image_ids, *(meta["id"] for meta in stored)]
@@ -188,11 +194,15 @@ def job_run_local(*, mode: str, batch: BatchSpec) -> str:
         "effort": batch.effort,
         "keep_metadata": batch.keep_metadata,
         "colour_profile": settings.COLOUR_PROFILE,
+        "tenant": batch.caller.tenant,
+        "min_free_bytes": min_free_bytes(),
     }
     tasks = [{**common, "image_id": image_id, "index": i} for i, image_id in enumerate(image_ids)]
     started = time.perf_counter()
     outcomes = _run_tasks(mode, tasks)
     wall_seconds = time.perf_counter() - started
+    usage_charge(tenant=batch.caller.tenant,
+                 nbytes=sum(int(outcome.get("stored_bytes") or 0) for outcome in outcomes))
     results = [
         _result_entry(index, image_id, outcome)
         for index, (image_id, outcome) in enumerate(zip(image_ids, outcomes, strict=True))
@@ -253,7 +263,9 @@ def job_submit_distributed(
 ) -> tuple[str, bool]:
     """Enqueue one task per image, all or none. Returns (job id, duplicate?).
 
-    The same Idempotency-Key with a different request raises IdempotencyKeyReused (422)."""
+    The same Idempotency-Key with a different request raises IdempotencyKeyReused (422); with
+    the same request it answers the first job even if the tenant has since reached its
+    storage quota, which refuses (413) any new submission."""
     if priority not in PRIORITIES:
         raise ApplicationError(
             f"Unknown priority {priority!r}.", code="invalid_priority",
@@ -272,13 +284,16 @@ def job_submit_distributed(
         # A key is one tenant's: another tenant's same key is another request.
         idempotency_key = f"{tenant}/{idempotency_key}"
     request = batch_fingerprint(batch, priority) if idempotency_key else ""
+    # A repeat answers its first job, before the quota is asked (enqueue.lua checks the key
+    # again, atomically, for two submissions racing with the same key).
+    if idempotency_key:
+        first = queue.find_idempotent(idempotency_key, request)
+        if first:
+            return first, True
+    usage_check_not_full(tenant=tenant)
     if batch.uploads:
         # Uploads are stored before the enqueue: check first that they will be used (Redis
-        # reachable, not a repeat). Without uploads enqueue.lua does both checks atomically.
-        if idempotency_key:
-            first = queue.find_idempotent(idempotency_key, request)
-            if first:
-                return first, True
+        # reachable). Without uploads enqueue.lua checks that by running.
         queue.ping()
     stored = uploads_store(uploads=batch.uploads, owner=tenant)
     image_ids = [*batch.image_ids, *(meta["id"] for meta in stored)]

@@ -23,6 +23,7 @@ ENTRY_POINTS = (
     ("health", "image_api:health", "Readiness: database, storage and Redis."),
     ("filters", "image_api:filters", "Every filter with its parameters."),
     ("images", "image_api:images", "Upload images; list uploads and samples."),
+    ("usage", "image_api:usage", "Your storage usage against your quota, and your limits."),
     ("process_batch_threading", "image_api:process-batch-threading",
      "Run a batch now in this API process's threads."),
     ("process_batch_multiprocessing", "image_api:process-batch-multiprocessing",

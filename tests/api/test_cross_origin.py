@@ -84,7 +84,9 @@ def test_url_encoded_forms_are_not_parsed_anywhere(api):
 
 
 def test_a_body_declared_over_the_cap_is_refused_before_it_is_read(api, settings):
-    settings.API_SETTINGS = dataclasses.replace(settings.API_SETTINGS, max_request_bytes=1_000_000)
+    api_settings = settings.API_SETTINGS
+    settings.API_SETTINGS = dataclasses.replace(api_settings, bodies=dataclasses.replace(
+        api_settings.bodies, max_request_bytes=1_000_000))
     # 100 bytes sent, 2 GiB declared: only an answer from the declared size can be a 413.
 
     response = api.post("/api/images/", b"x" * 100, content_type="multipart/form-data; "

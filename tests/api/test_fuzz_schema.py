@@ -71,6 +71,7 @@ OPERATIONS = [
     "POST /api/process-batch/distributed/",
     "POST /api/process-batch/multiprocessing/",
     "POST /api/process-batch/threading/",
+    "GET /api/usage/",
     "GET /api/workers/status/",
     "GET /api/workers/history/",
     "GET /api/workers/{worker_id}/",

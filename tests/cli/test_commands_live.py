@@ -42,6 +42,26 @@ def test_jobs_and_job_show_a_submitted_job(imgproc, live_api, photo_folder, tmp_
     assert "blur(radius=2" in detail.stdout
 
 
+def test_usage_shows_the_tenants_storage_against_its_quota(imgproc, live_api, photo_folder):
+    image = next(photo_folder.iterdir())
+    with image.open("rb") as handle:
+        assert requests.post(f"{live_api.url}/api/images/", files={"files": handle},
+                             timeout=10).status_code == 201
+    figures = requests.get(f"{live_api.url}/api/usage/", timeout=10).json()
+    assert figures["storage"]["used_bytes"] >= image.stat().st_size
+    as_json = imgproc("--json", "usage")
+    assert as_json.returncode == 0, as_json.stderr
+    shown = json.loads(as_json.stdout)
+    for body in (shown, figures):  # the disk's free bytes move between two requests
+        body["free_space"].pop("free_bytes")
+    assert shown == figures
+    text = imgproc("usage")
+    assert text.returncode == 0, text.stderr
+    used_mib = figures["storage"]["used_bytes"] / (1024 * 1024)
+    assert f"storage: {used_mib:.1f} MiB of 1024.0 MiB quota" in text.stdout
+    assert "max_batch_images: 500" in text.stdout
+
+
 @pytest.mark.slow
 def test_workers_and_dead_letters_list_requeue_and_drain(imgproc, live_api, start_worker,
                                                          tmp_path):

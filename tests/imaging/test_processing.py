@@ -35,7 +35,7 @@ from imaging.processing import (
     process_image,
     shrink_on_load,
 )
-from imaging.storage import Storage
+from imaging.storage import InsufficientStorage, Storage
 from tests.imaging import photo, with_alpha
 from tests.support.hostile import jpeg_scan_bomb
 
@@ -294,3 +294,24 @@ def test_grey_planning_gives_the_edges_of_the_colour_path(media: Path):
         both = ((planned > 0) & (colour_path > 0)).sum()
         either = ((planned > 0) | (colour_path > 0)).sum()
         assert both / either >= 0.97, (image_id, both / either)
+
+
+def test_the_result_says_what_its_output_and_preview_stored_and_marks_the_tenant(media: Path):
+    image_id = store(media, photo(60, 80))
+    result = run(media, image_id, {"filters": ["grayscale"]}, tenant="t1")
+    directory = media / "outputs" / "job_1"
+    files = [p for p in directory.iterdir() if p.name != ".tenant"]
+    assert len(files) == 2  # the output and its thumbnail
+    assert result.stored_bytes == sum(p.stat().st_size for p in files) > result.bytes
+    assert Storage(media).outputs_tenant("job_1") == "t1"
+    # The same task run again (a redelivery) rewrites the same keys: it adds nothing.
+    assert run(media, image_id, {"filters": ["grayscale"]}, tenant="t1").stored_bytes == 0
+
+
+def test_below_the_free_space_floor_nothing_is_written(media: Path):
+    image_id = store(media, photo(60, 80))
+    free = Storage(media).free_bytes()
+    with pytest.raises(InsufficientStorage):
+        run(media, image_id, {"filters": ["grayscale"]}, tenant="t1",
+            min_free_bytes=free + 1024**3)
+    assert not (media / "outputs").exists()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import pickle
 import re
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +14,7 @@ import pytest
 
 from imaging.codecs import encode_image, inspect_image
 from imaging.samples import SAMPLES
-from imaging.storage import Storage, is_image_id
+from imaging.storage import Freed, InsufficientStorage, Storage, is_image_id
 from tests.imaging import photo
 
 LIMITS = {"max_bytes": 10_000_000, "max_pixels": 10_000_000}
@@ -227,3 +229,71 @@ def test_write_key_creates_directories_and_replaces_atomically(storage: Storage)
     assert path == (storage.root / key).resolve()
     assert path.read_bytes() == b"second" == storage.read_key(key)
     assert sorted(p.name for p in path.parent.iterdir()) == ["0000-sample-landscape.png"]
+
+
+# --- counting bytes and the free-space floor -------------------------------------------------
+
+
+def test_write_key_says_what_it_added_and_a_rewrite_adds_only_the_difference(storage: Storage):
+    key = storage.output_key("job_1", 0, "sample-badge", "png")
+    assert storage.write_key(key, b"x" * 1000) == 1000
+    assert storage.write_key(key, b"x" * 1000) == 0  # a redelivered task writes it again
+    assert storage.write_key(key, b"x" * 400) == -600
+    assert storage.path_for_key(key).stat().st_size == 400
+
+
+def test_removing_marked_outputs_frees_their_bytes_for_their_tenant(storage: Storage):
+    # Given two outputs of a job marked as tenant t1's
+    storage.mark_outputs("job_1", "t1")
+    storage.mark_outputs("job_1", "t2")  # the first mark stays
+    written = sum(storage.write_key(storage.output_key("job_1", i, "sample-badge", "png"),
+                                    b"y" * (100 + i)) for i in range(2))
+    assert storage.outputs_tenant("job_1") == "t1"
+    # When the directory is removed
+    freed = storage.remove_outputs("job_1")
+    # Then what it freed is what was written, the marker not counted among the files
+    assert (freed.tenant, freed.bytes, freed.files) == ("t1", written, 2) and written == 201
+    assert not (storage.root / "outputs" / "job_1").exists()
+    assert storage.remove_outputs("job_1").files == 0
+
+
+def test_unmarked_outputs_free_no_ones_bytes(storage: Storage):
+    storage.write_key(storage.output_key("job_2", 0, "sample-badge", "png"), b"z" * 50)
+    freed = storage.remove_outputs("job_2")
+    assert (freed.tenant, freed.bytes, freed.files) == (None, 0, 1)
+
+
+def test_a_removed_upload_gives_back_its_bytes_only_if_they_were_counted(storage: Storage):
+    data = encode_image(photo(30, 40), "png")
+    info = inspect_image(data, **LIMITS)
+    counted = storage.save_upload(data, info, "a.png", owner="t1", counted=True)
+    uncounted = storage.save_upload(data, info, "b.png", owner="t1")
+    assert storage.remove_upload(counted) == Freed(tenant="t1", bytes=len(data), files=1)
+    assert storage.remove_upload(uncounted) == Freed(tenant=None, bytes=len(data), files=1)
+    assert storage.remove_upload(counted) is None
+
+
+def test_free_bytes_is_the_filesystems_and_writes_keep_the_floor(storage: Storage):
+    # The floor is set against the real free space of the test's filesystem.
+    stat = os.statvfs(storage.root.parent)
+    free = stat.f_bavail * stat.f_frsize
+    assert abs(storage.free_bytes() - free) < 64 * 1024 * 1024  # others write meanwhile
+    full = Storage(storage.root, min_free_bytes=free + 1024**3)
+    key = full.output_key("job_3", 0, "sample-badge", "png")
+    with pytest.raises(InsufficientStorage) as refused:
+        full.write_key(key, b"w" * 10)
+    assert refused.value.code == "insufficient_storage" and refused.value.errno == errno.ENOSPC
+    assert refused.value.floor_bytes == free + 1024**3
+    with pytest.raises(InsufficientStorage):
+        upload(full, encode_image(photo(), "png"))
+    assert not (storage.root / "outputs").exists() and not list(storage.root.rglob("img_*"))
+    roomy = Storage(storage.root, min_free_bytes=max(1, free - 1024**3))
+    assert roomy.write_key(key, b"w" * 10) == 10
+
+
+def test_insufficient_storage_survives_pickling_with_its_figures():
+    exc = InsufficientStorage(free_bytes=5, needed_bytes=7, floor_bytes=9)
+    copy = pickle.loads(pickle.dumps(exc))
+    assert isinstance(copy, OSError) and (copy.free_bytes, copy.needed_bytes,
+                                          copy.floor_bytes) == (5, 7, 9)
+    assert str(copy) == str(exc) and "9 bytes" in str(copy)
