@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 
-from image_api.auth import KeyRateThrottle
+from distributed.ratelimit import Limit
 from image_api.broker import queue_config
 from image_api.images.selectors import get_storage
 from image_api.tenancy import Caller
@@ -15,10 +15,11 @@ from image_api.usage.services import min_free_bytes, quota_bytes
 
 
 def _rate_limit() -> dict[str, Any]:
-    throttle = KeyRateThrottle()  # parses THROTTLE_RATE as the throttle itself does
-    rate = throttle.get_rate()
-    return {"rate": rate, "requests": throttle.num_requests if rate else None,
-            "period_s": throttle.duration if rate else None}
+    rate, burst = settings.THROTTLE_RATE, int(settings.THROTTLE_BURST)
+    if not rate:
+        return {"rate": None, "requests": None, "period_s": None, "burst": None}
+    limit = Limit.parse(rate, burst)  # the throttle's own parser
+    return {"rate": rate, "requests": limit.count, "period_s": limit.period_s, "burst": burst}
 
 
 def usage_get(viewer: Caller) -> dict[str, Any]:
@@ -45,7 +46,8 @@ def usage_get(viewer: Caller) -> dict[str, Any]:
         "rate_limit": _rate_limit(),
         "limits": {
             "max_upload_bytes": int(settings.MAX_UPLOAD_BYTES),
-            "max_request_bytes": int(settings.MAX_REQUEST_BYTES),
+            "max_request_bytes": settings.API_SETTINGS.bodies.max_request_bytes,
+            "max_json_bytes": settings.API_SETTINGS.bodies.max_json_bytes,
             "max_batch_images": int(settings.MAX_BATCH_IMAGES),
             "max_image_pixels": int(settings.MAX_IMAGE_PIXELS),
             "max_jpeg_scans": int(settings.MAX_JPEG_SCANS),

@@ -39,11 +39,13 @@ class RateLimitSerializer(serializers.Serializer):
     rate = serializers.CharField(allow_null=True, help_text="THROTTLE_RATE; null: none.")
     requests = serializers.IntegerField(allow_null=True)
     period_s = serializers.IntegerField(allow_null=True)
+    burst = serializers.IntegerField(allow_null=True, help_text="THROTTLE_BURST.")
 
 
 class LimitsSerializer(serializers.Serializer):
     max_upload_bytes = serializers.IntegerField()
     max_request_bytes = serializers.IntegerField()
+    max_json_bytes = serializers.IntegerField()
     max_batch_images = serializers.IntegerField()
     max_image_pixels = serializers.IntegerField()
     max_jpeg_scans = serializers.IntegerField()

@@ -279,7 +279,8 @@ def test_the_usage_endpoint_reports_the_quota_floor_rate_and_caps(settings, quot
                                "available_bytes": limit - len(image), "over_quota": False}
     assert body["free_space"] == {"min_free_bytes": 3 * MIB, "below_floor": False,
                                   "free_bytes": None}  # how full the disk is: admins only
-    assert body["rate_limit"] == {"rate": "90/min", "requests": 90, "period_s": 60}
+    assert body["rate_limit"] == {"rate": "90/min", "requests": 90, "period_s": 60,
+                                  "burst": settings.THROTTLE_BURST}
     limits = body["limits"]
     assert limits["max_batch_images"] == 7
     assert limits["max_upload_bytes"] == settings.MAX_UPLOAD_BYTES
@@ -296,7 +297,8 @@ def test_without_throttle_and_floor_they_read_as_null(api, settings):
     settings.THROTTLE_RATE = ""
     settings.MIN_FREE_DISK_MB = 0
     body = api.get("/api/usage/").json()
-    assert body["rate_limit"] == {"rate": None, "requests": None, "period_s": None}
+    assert body["rate_limit"] == {"rate": None, "requests": None, "period_s": None,
+                                  "burst": None}
     assert body["free_space"]["min_free_bytes"] is None
     assert body["free_space"]["below_floor"] is False
 
