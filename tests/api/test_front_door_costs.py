@@ -46,7 +46,7 @@ pytestmark = pytest.mark.slow
 class Reading:
     cpu_s: float  # utime + stime of the server's processes
     rss_mib: float  # their resident memory now
-    peak_mib: float  # the largest of their peaks (VmHWM) since they started
+    peak_mib: float  # the largest of their peaks (VmHWM), since they started or were reset
 
 
 def _status_kib(pid: int, field: str) -> int:
@@ -61,8 +61,13 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime
 
 
-def reading(server: ApiServer) -> Reading:
+def reading(server: ApiServer, *, reset_peak: bool = False) -> Reading:
+    """The server's processes now. ``reset_peak``: start their peaks (VmHWM) from their
+    current size, so a later reading's peak is what happened in between."""
     pids = [server.pid, *server.children()]
+    if reset_peak:
+        for pid in pids:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
     return Reading(
         cpu_s=sum(_cpu_s(pid) for pid in pids),
         rss_mib=sum(_status_kib(pid, "VmRSS") for pid in pids) / 1024,
@@ -116,7 +121,7 @@ def bz2_bomb(inflated_mib: int) -> bytes:
 def test_a_bz2_charset_is_a_415_that_inflates_nothing(server: ApiServer, mode: str) -> None:
     bomb = bz2_bomb(256)
     assert len(bomb) < 1024
-    before = reading(server)
+    before = reading(server, reset_peak=True)
 
     response = post(server, f"/api/process-batch/{mode}/", bomb,
                     "application/json; charset=bz2")
@@ -184,7 +189,7 @@ def test_a_json_body_of_25_mib_of_elements_is_refused_from_its_length(
     server: ApiServer,
 ) -> None:
     body = elements(25 * MIB)
-    before = reading(server)
+    before = reading(server, reset_peak=True)
 
     response = post(server, "/api/process-batch/threading/", body, "application/json")
 
@@ -213,7 +218,7 @@ def test_four_bodies_of_nothing_but_elements_under_the_cap_are_refused_before_pa
     server: ApiServer,
 ) -> None:
     body = elements(MIB - 1024)  # under MAX_JSON_BYTES (1 MiB), about 260,000 elements
-    before = reading(server)
+    before = reading(server, reset_peak=True)
 
     with ThreadPoolExecutor(4) as pool:
         responses = list(pool.map(
@@ -255,7 +260,7 @@ def upload(server: ApiServer, name: str, data: bytes) -> requests.Response:
 def test_a_flat_6000x6000_webp_is_accepted_without_being_decoded(server: ApiServer) -> None:
     data = flat_webp(6000, 6000)
     assert len(data) < 2048
-    before = reading(server)
+    before = reading(server, reset_peak=True)
 
     response = upload(server, "flat.webp", data)
 
@@ -272,7 +277,7 @@ def test_a_79_byte_png_claiming_a_gib_of_data_is_refused_from_its_structure(
 ) -> None:
     data = png_with_idat_claiming(2**30)
     assert len(data) == 79
-    before = reading(server)
+    before = reading(server, reset_peak=True)
 
     response = upload(server, "bomb.png", data)
 
