@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.files import private_dir, write_private
 from common.settings import ClusterSettings
 from distributed.embedded import free_port, redis_server_binary
 
@@ -139,6 +140,9 @@ class ClusterPlan:
                 "--appendfsync everysec --save \"\" --protected-mode no",
                 "priority=1",
                 "autorestart=true",
+                # Its data files (append-only file, rewrites), like its directory (0700), are
+                # this user's alone: they hold every task payload.
+                "umask=077",
                 f"stdout_logfile={log_dir / 'redis.log'}",
                 common,
             ]
@@ -225,21 +229,15 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{user}:***@{host}"
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by this user only (created 0600, never wider)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-
-
 def run_cluster(plan: ClusterPlan) -> int:
     """Write the supervisord config and replace this process with supervisord."""
-    for sub in ("log", "run", "redis"):
+    for sub in ("log", "run"):
         (plan.var_dir / sub).mkdir(parents=True, exist_ok=True)
     plan.media_root.mkdir(parents=True, exist_ok=True)
     if plan.embedded_redis_port:
+        # Redis's --dir: its data files (0600 through the program's umask) and the file with
+        # its password, in a directory only this user can enter.
+        private_dir(plan.redis_conf_path.parent)
         write_private(plan.redis_conf_path, plan.redis_conf())
     write_private(plan.conf_path, plan.supervisor_conf())  # the children's REDIS_URL is in it
     print(plan.banner(), flush=True)
