@@ -15,6 +15,7 @@ from pathlib import Path
 
 from common.files import private_dir, write_private
 from common.settings import ClusterSettings
+from devcluster.control import WORKER_PREFIX
 from distributed.embedded import free_port, redis_server_binary
 
 SOCKET_PATH_MAX = 100
@@ -106,14 +107,13 @@ class ClusterPlan:
         return path
 
     def worker_ids(self) -> list[str]:
-        return [f"worker-{i}" for i in range(1, self.workers + 1)]
+        return [f"{WORKER_PREFIX}{i}" for i in range(1, self.workers + 1)]
 
     def supervisor_conf(self) -> str:
         log_dir = self.var_dir / "log"
-        common = (
-            f"directory={self.base_dir}\nautostart=true\nstartsecs=1\n"
-            "stopasgroup=true\nkillasgroup=true\nredirect_stderr=true\n"
-        )
+        common = f"directory={self.base_dir}\nautostart=true\nstartsecs=1\nredirect_stderr=true\n"
+        # SIGTERM (and SIGKILL after stopwaitsecs) to the program's whole process group.
+        as_group = "stopasgroup=true\nkillasgroup=true"
         sections = [
             "[supervisord]",
             f"logfile={log_dir / 'supervisord.log'}",
@@ -143,6 +143,7 @@ class ClusterPlan:
                 # Its data files (append-only file, rewrites), like its directory (0700), are
                 # this user's alone: they hold every task payload.
                 "umask=077",
+                as_group,
                 f"stdout_logfile={log_dir / 'redis.log'}",
                 common,
             ]
@@ -157,6 +158,7 @@ class ClusterPlan:
             "priority=10",
             "autorestart=true",
             "stopwaitsecs=30",
+            as_group,  # the gunicorn master and its worker processes
             f"stdout_logfile={log_dir / 'api.log'}",
             common,
         ]
@@ -173,7 +175,12 @@ class ClusterPlan:
                 "autorestart=unexpected",
                 "exitcodes=0",
                 "startretries=10",
+                # SIGTERM to the worker alone, which finishes its task in hand and then
+                # stops its task process itself (the task process ignores SIGTERM); the
+                # SIGKILL after stopwaitsecs still takes the whole group.
                 "stopsignal=TERM",
+                "stopasgroup=false",
+                "killasgroup=true",
                 f"stopwaitsecs={int(self.grace_s) + 5}",
                 f"stdout_logfile={log_dir / (worker_id + '.log')}",
                 common,

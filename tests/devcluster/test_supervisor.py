@@ -3,6 +3,7 @@ own parser. Nothing here starts a process; tests/integration/test_local_cluster.
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,22 @@ def test_the_embedded_redis_has_a_password_of_its_own_kept_out_of_sight(tmp_path
     assert first.redis_conf() == f"requirepass {first.embedded_redis_password}\n"
     assert first.embedded_redis_password not in first.banner()
     assert "Auth         OFF" in first.banner()
+
+
+def test_a_stop_signals_the_worker_alone_and_a_kill_takes_its_whole_group(
+    tmp_path: Path,
+) -> None:
+    # The worker finishes its task in hand, then stops its task process itself; only the
+    # SIGKILL after stopwaitsecs (grace + 5 s) goes to the task process too.
+    for name in ("worker-1", "worker-2"):
+        worker = programs(build(tmp_path))[name]
+        assert (worker.stopsignal, worker.stopasgroup, worker.killasgroup) == (
+            signal.SIGTERM, False, True)
+        assert worker.stopwaitsecs == 30
+    # gunicorn's master and its workers, and Redis, still stop as a group.
+    api, redis = programs(build(tmp_path))["api"], programs(build(tmp_path))["redis"]
+    assert (api.stopasgroup, api.killasgroup) == (True, True)
+    assert (redis.stopasgroup, redis.killasgroup) == (True, True)
 
 
 def test_the_embedded_redis_writes_its_data_files_for_its_user_only(tmp_path: Path) -> None:
