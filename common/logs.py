@@ -19,7 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
-from collections.abc import Iterator, Mapping
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -154,3 +157,27 @@ def configure_logging(level: str, output: str = "json") -> None:
     """Set up a process that has no framework doing it (the workers)."""
     logging.config.dictConfig(logging_config(level, output))
     logging.captureWarnings(True)
+
+
+class LogThrottle:
+    """At most one log line per ``interval_s`` for a noisy event (per process; thread-safe).
+
+    :meth:`allow` answers None while the line is to be left out, else the number of lines
+    left out since the last one, to log with it. The first call is always allowed."""
+
+    def __init__(self, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s = interval_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._next = -math.inf
+        self._suppressed = 0
+
+    def allow(self) -> int | None:
+        with self._lock:
+            now = self._clock()
+            if now < self._next:
+                self._suppressed += 1
+                return None
+            self._next = now + self.interval_s
+            suppressed, self._suppressed = self._suppressed, 0
+            return suppressed

@@ -2,8 +2,10 @@
 ``make demo`` (see the README's walkthrough).
 
 ``stop`` returns only once supervisord and every process it ran have exited (bounded by the
-workers' shutdown grace period), so ``make stop && make run`` never meets a port in use.
-``ps`` reports stopped and dead programs instead of failing on them.
+workers' shutdown grace period), so ``make stop && make run`` never meets a port in use. It
+stops the workers first, all at once (each gets SIGTERM and finishes its task in hand), then
+shuts supervisord down: its own shutdown would stop them one after another, each waiting for
+its task. ``ps`` reports stopped and dead programs instead of failing on them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+WORKER_PREFIX = "worker-"  # the worker programs are worker-1..N (devcluster/supervisor.py)
+RUNNING_STATES = ("RUNNING", "STARTING", "BACKOFF")  # what `supervisorctl stop` acts on
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,33 @@ class Control:
         """Pids of the programs supervisord runs now (redis, api, workers)."""
         out = self.ctl("pid", "all").stdout
         return [int(word) for word in out.split() if word.isdigit() and int(word) > 0]
+
+    def running_workers(self) -> list[str]:
+        """Names of the worker programs supervisord could stop now (running, starting or
+        waiting to be restarted)."""
+        names = []
+        for line in self.ctl("status").stdout.splitlines():
+            fields = line.split()
+            if len(fields) > 1 and fields[0].startswith(WORKER_PREFIX) \
+                    and fields[1] in RUNNING_STATES:
+                names.append(fields[0])
+        return names
+
+    def stop_programs(self, names: Sequence[str], timeout_s: float) -> None:
+        """``supervisorctl stop`` each of ``names`` at once; returns when all have stopped
+        (supervisord SIGKILLs one after its stopwaitsecs) or ``timeout_s`` has passed."""
+        stops = [
+            subprocess.Popen([self.supervisorctl, "-c", str(self.conf_path), "stop", name],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name in names
+        ]
+        deadline = time.monotonic() + timeout_s
+        for proc in stops:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()  # the shutdown that follows stops what is left
+                proc.wait()
 
 
 def process_alive(pid: int) -> bool:
@@ -91,6 +122,7 @@ def stop(control: Control, *, grace_s: float, say: Callable[[str], None] = print
     say(f"Stopping the local cluster ({len(pids) - 1} processes; workers finish the task "
         f"in hand, up to {grace_s:g} s)...")
     started = time.monotonic()
+    control.stop_programs(control.running_workers(), grace_s + 10)
     result = control.ctl("shutdown")
     if result.returncode != 0 and control.supervisord_pid() is not None:
         say(f"supervisorctl shutdown failed: {(result.stdout + result.stderr).strip()}")

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.files import private_dir, write_private
 from common.settings import ClusterSettings
+from devcluster.control import WORKER_PREFIX
 from distributed.embedded import free_port, redis_server_binary
 
 SOCKET_PATH_MAX = 100
@@ -105,14 +107,13 @@ class ClusterPlan:
         return path
 
     def worker_ids(self) -> list[str]:
-        return [f"worker-{i}" for i in range(1, self.workers + 1)]
+        return [f"{WORKER_PREFIX}{i}" for i in range(1, self.workers + 1)]
 
     def supervisor_conf(self) -> str:
         log_dir = self.var_dir / "log"
-        common = (
-            f"directory={self.base_dir}\nautostart=true\nstartsecs=1\n"
-            "stopasgroup=true\nkillasgroup=true\nredirect_stderr=true\n"
-        )
+        common = f"directory={self.base_dir}\nautostart=true\nstartsecs=1\nredirect_stderr=true\n"
+        # SIGTERM (and SIGKILL after stopwaitsecs) to the program's whole process group.
+        as_group = "stopasgroup=true\nkillasgroup=true"
         sections = [
             "[supervisord]",
             f"logfile={log_dir / 'supervisord.log'}",
@@ -139,6 +140,10 @@ class ClusterPlan:
                 "--appendfsync everysec --save \"\" --protected-mode no",
                 "priority=1",
                 "autorestart=true",
+                # Its data files (append-only file, rewrites), like its directory (0700), are
+                # this user's alone: they hold every task payload.
+                "umask=077",
+                as_group,
                 f"stdout_logfile={log_dir / 'redis.log'}",
                 common,
             ]
@@ -153,6 +158,7 @@ class ClusterPlan:
             "priority=10",
             "autorestart=true",
             "stopwaitsecs=30",
+            as_group,  # the gunicorn master and its worker processes
             f"stdout_logfile={log_dir / 'api.log'}",
             common,
         ]
@@ -169,7 +175,12 @@ class ClusterPlan:
                 "autorestart=unexpected",
                 "exitcodes=0",
                 "startretries=10",
+                # SIGTERM to the worker alone, which finishes its task in hand and then
+                # stops its task process itself (the task process ignores SIGTERM); the
+                # SIGKILL after stopwaitsecs still takes the whole group.
                 "stopsignal=TERM",
+                "stopasgroup=false",
+                "killasgroup=true",
                 f"stopwaitsecs={int(self.grace_s) + 5}",
                 f"stdout_logfile={log_dir / (worker_id + '.log')}",
                 common,
@@ -225,21 +236,15 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{user}:***@{host}"
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by this user only (created 0600, never wider)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-
-
 def run_cluster(plan: ClusterPlan) -> int:
     """Write the supervisord config and replace this process with supervisord."""
-    for sub in ("log", "run", "redis"):
+    for sub in ("log", "run"):
         (plan.var_dir / sub).mkdir(parents=True, exist_ok=True)
     plan.media_root.mkdir(parents=True, exist_ok=True)
     if plan.embedded_redis_port:
+        # Redis's --dir: its data files (0600 through the program's umask) and the file with
+        # its password, in a directory only this user can enter.
+        private_dir(plan.redis_conf_path.parent)
         write_private(plan.redis_conf_path, plan.redis_conf())
     write_private(plan.conf_path, plan.supervisor_conf())  # the children's REDIS_URL is in it
     print(plan.banner(), flush=True)

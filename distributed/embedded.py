@@ -2,7 +2,8 @@
 
 Used by the local cluster (``make run`` with REDIS_URL unset) and by the test suite. It never
 connects to a Redis that merely happens to run on the machine: it starts its own, on a unix
-socket or a free port, and stops it.
+socket or a free port, and stops it. Its directory is 0700 and the files the server writes
+there (append-only file, log) 0600: they hold every task payload.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class EmbeddedRedis:
         return f"redis://{self.bind}:{self.port}/0"
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.directory, 0o700)
         if not self.port:
             self.port = free_port()
         args = [
@@ -73,7 +75,7 @@ class EmbeddedRedis:
             "--protected-mode", "no",
             "--logfile", str(self.directory / "redis.log"),
         ]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, umask=0o077)
         self._wait_ready(timeout_s)
         return self
 

@@ -22,6 +22,7 @@ from typing import Any
 from django.core.exceptions import (
     PermissionDenied,
     RequestDataTooBig,
+    SuspiciousFileOperation,
     SuspiciousOperation,
     TooManyFieldsSent,
     TooManyFilesSent,
@@ -283,6 +284,13 @@ def _too_many_parts(exc: SuspiciousOperation) -> ApplicationError:
     return ApplicationError(str(exc), status=400, code="too_many_parts")
 
 
+@converts(SuspiciousFileOperation)
+def _path_outside(exc: SuspiciousFileOperation) -> ApplicationError:
+    # The message names the server's directories: it stays out of the answer.
+    return ApplicationError("The path leads outside the directory it is served from.",
+                            status=400, code="bad_path")
+
+
 @converts(SuspiciousOperation)
 def _suspicious(exc: SuspiciousOperation) -> ApplicationError:
     return ApplicationError("Bad request.", status=400, code="bad_request")
@@ -297,6 +305,12 @@ def _is_api(request: HttpRequest) -> bool:
 
 def _json(error: ApplicationError) -> JsonResponse:
     return JsonResponse(error.to_dict(), status=error.status)
+
+
+def error_response(exc: BaseException) -> JsonResponse:
+    """The JSON answer to ``exc`` for a view outside DRF (an unknown error: a 500 body)."""
+    return _json(to_application_error(exc) or ApplicationError(
+        "Internal server error.", status=500, code="internal_error"))
 
 
 def json_handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

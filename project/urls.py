@@ -2,12 +2,12 @@
 
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.staticfiles.views import serve as serve_static
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from image_api.metrics.views import metrics
+from image_api.static_files import serve_static
 
 urlpatterns = [
     path("api/", include("image_api.urls")),
@@ -27,12 +27,9 @@ urlpatterns = [
 if settings.SERVE_STATIC:
     # Swagger UI / ReDoc (sidecar), the browsable API and the admin need their static files
     # even under gunicorn with DEBUG off; the files come from the installed apps (finders).
+    # A path out of them is a 400 logged at info, rate-limited (image_api/static_files.py).
     urlpatterns += [
-        re_path(
-            rf"^{settings.STATIC_URL.lstrip('/')}(?P<path>.*)$",
-            serve_static,
-            {"insecure": True},
-        ),
+        re_path(rf"^{settings.STATIC_URL.lstrip('/')}(?P<path>.*)$", serve_static),
     ]
 
 # JSON error bodies for /api/ paths (Django's HTML pages elsewhere).

@@ -9,6 +9,8 @@ maintenance. What they share lives in a :class:`~workers.state.WorkerState`, und
 Signals only set flags: the first SIGTERM/SIGINT is a warm shutdown (stop fetching, finish the
 task in hand within the grace period, hand back prefetched tasks, deregister, exit 0); a second
 one is a cold shutdown (exit at once; the task in hand is redelivered when its lease expires).
+The task processes ignore both (``workers.sandbox``): a signal to the whole process group is
+the worker's alone to act on, and the worker stops its task processes itself on the way out.
 
 A drain (``POST /api/workers/<id>/drain/``, seen by the lease keeper in its heartbeat) is a warm
 shutdown asked through Redis: the task in hand is finished (bounded by its time limit rather
@@ -74,6 +76,7 @@ class Worker:
         self._force = threading.Event()
         self._signalled = threading.Event()
         self._draining = threading.Event()
+        self._sandboxes: list[Sandbox] = []
         self.recorder = OutcomeRecorder(
             queue=self.queue, state=self.state, config=settings.queue, force=self._force,
             registry=self.registry,
@@ -130,6 +133,7 @@ class Worker:
                 pass
             code = self._drain(threads)
         finally:
+            self._stop_task_processes(threads)
             self.leases.stop()
             self._leave(code)
         return code
@@ -137,6 +141,7 @@ class Worker:
     def _consumer(self, number: int) -> Consumer:
         sandbox = Sandbox(memory_limit_mb=self.settings.memory_limit_mb,
                           name=f"{self.id}-{number}")
+        self._sandboxes.append(sandbox)
         return Consumer(
             queue=self.queue, state=self.state, recorder=self.recorder, settings=self.settings,
             owner=self.owner, stop=self._stop, force=self._force, sandbox=sandbox,
@@ -193,6 +198,16 @@ class Worker:
                 logging.shutdown()
                 os._exit(ExitCode.COLD_SHUTDOWN)
         return ExitCode.GRACE_EXPIRED if any(t.is_alive() for t in threads) else ExitCode.OK
+
+    def _stop_task_processes(self, threads: list[threading.Thread]) -> None:
+        """On the way out, kill every task process still running. Work threads that finished
+        closed theirs; a task still in hand (the grace period ran out) is abandoned like at a
+        cold shutdown: nothing is recorded and it is redelivered when its lease expires.
+        Without this, the exit would wait for a task process that ignores SIGTERM."""
+        if any(t.is_alive() for t in threads):
+            self._force.set()  # first: the thread then reads the kill as a cancellation
+        for sandbox in self._sandboxes:
+            sandbox.abandon()
 
     def _leave(self, code: ExitCode) -> None:
         try:

@@ -8,6 +8,11 @@ machine, down. A task still running at ``TASK_TIME_LIMIT_SECONDS`` is stopped wi
 (the kernel's OOM killer under a cgroup limit) is reported as ``memory_limit_exceeded``; any
 other death as ``task_process_died`` (transient: retried). The child dies with its worker
 (``PR_SET_PDEATHSIG``), so a SIGKILLed worker leaves nothing behind.
+
+The child ignores SIGTERM and SIGINT: the worker decides. A stop signal sent to the whole
+process group (supervisord's ``stopasgroup``, ``kill -TERM -<pgid>``, Ctrl+C) reaches the
+worker, which finishes the task in hand and then stops its child itself with SIGKILL, as it
+does at a time limit, a cold shutdown or the end of the grace period.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import resource
 import signal
 import threading
 import time
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -27,6 +33,7 @@ from typing import Any
 logger = logging.getLogger("workers.runtime")
 
 _PR_SET_PDEATHSIG = 1
+_STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 _POLL_S = 0.05
 _STARTUP_S = 120.0  # importing NumPy and OpenCV on a loaded machine
 
@@ -91,8 +98,11 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 
 def _child_main(conn: Connection, memory_limit_mb: int, parent_pid: int) -> None:
     _die_with_parent(parent_pid)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides; Ctrl+C reaches all
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # The worker decides when a task stops. The child was started with these blocked (see
+    # Sandbox._start): one that came while it booted is pending, and dropped here.
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     from imaging.processing import configure_process
     from workers.tasks import PERMANENT_ERRORS, error_kind, run_in_child
 
@@ -130,18 +140,35 @@ class Sandbox:
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         self._lock = threading.Lock()
+        self._abandoned = False
+
+    def _start(self) -> tuple[BaseProcess, Connection]:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(
+            target=_child_main, args=(child, self.memory_limit_mb, os.getpid()),
+            name=f"{self.name}-task", daemon=True,
+        )
+        # Blocked in this thread while the child is started, so it is born with them blocked
+        # (the signal mask survives fork and exec): a group SIGTERM during its boot cannot
+        # kill it. This thread is not the main one, which still gets the worker's signals.
+        # multiprocessing's resource tracker is started first: starting it unblocks them.
+        resource_tracker.ensure_running()
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        child.close()
+        return process, parent
 
     def _ensure(self) -> tuple[BaseProcess, Connection]:
         if self._process is None or not self._process.is_alive() or self._conn is None:
             self._discard()
-            parent, child = self._context.Pipe()
-            process = self._context.Process(
-                target=_child_main, args=(child, self.memory_limit_mb, os.getpid()),
-                name=f"{self.name}-task", daemon=True,
-            )
-            process.start()
-            child.close()
+            process, parent = self._start()
             self._process, self._conn = process, parent
+            if self._abandoned:  # the worker is exiting: abandon() came while it started
+                self._kill()
+                raise SandboxError("the worker is exiting")
             if not parent.poll(_STARTUP_S):
                 self._kill()
                 raise SandboxError(f"the task process did not start in {_STARTUP_S:g} s")
@@ -157,7 +184,12 @@ class Sandbox:
         :class:`TaskFailed`, :class:`TimeLimitExceeded`, :class:`MemoryLimitExceeded`,
         :class:`SandboxError` or :class:`Cancelled`."""
         with self._lock:
-            process, conn = self._ensure()
+            try:
+                process, conn = self._ensure()
+            except SandboxError:
+                if cancel.is_set():  # killed by abandon() while it started: no verdict
+                    raise Cancelled("cold shutdown") from None
+                raise
             conn.send(request)
             deadline = time.monotonic() + time_limit_s
             while not conn.poll(_POLL_S):
@@ -174,6 +206,9 @@ class Sandbox:
             try:
                 reply = conn.recv()
             except (EOFError, OSError):
+                if cancel.is_set():  # killed by abandon(): the task's verdict is not its own
+                    self._discard()
+                    raise Cancelled("cold shutdown") from None
                 raise self._death(process) from None
         if reply[0] == "ok":
             return reply[1]
@@ -206,3 +241,12 @@ class Sandbox:
         """Stop the child (end of the worker)."""
         with self._lock:
             self._kill()
+
+    def abandon(self) -> None:
+        """Kill the child now, from any thread, even while a task runs in it (the worker is
+        exiting with a task in hand: set the task's ``cancel`` first, so that :meth:`run`
+        raises :class:`Cancelled` rather than a verdict on the task). Starts no new child."""
+        self._abandoned = True
+        process = self._process
+        if process is not None:
+            process.kill()  # a no-op once it has been reaped

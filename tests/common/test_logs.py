@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from common.logs import current_request_id, log_context, logging_config
+from common.logs import LogThrottle, current_request_id, log_context, logging_config
 
 
 @pytest.fixture
@@ -100,3 +100,27 @@ def test_the_ids_of_a_context_are_gone_after_it_and_nest_inside_it(emit) -> None
 def test_an_unknown_context_field_is_refused() -> None:
     with pytest.raises(TypeError, match="unknown log context field user"), log_context(user="x"):
         pass
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_throttled_line_is_let_through_once_per_interval_with_the_count_left_out() -> None:
+    clock = FakeClock()
+    throttle = LogThrottle(60.0, clock=clock)
+    # The first line goes out at once, the next ones of the interval are left out
+    assert [throttle.allow() for _ in range(4)] == [0, None, None, None]
+    clock.now += 59.9
+    assert throttle.allow() is None
+    # Then the first line of the next interval says how many were left out
+    clock.now += 0.1
+    assert throttle.allow() == 4
+    assert throttle.allow() is None
+    # and after a quiet spell, the count starts again from nothing
+    clock.now += 600
+    assert [throttle.allow(), throttle.allow()] == [1, None]

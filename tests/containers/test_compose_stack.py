@@ -91,6 +91,12 @@ def worker_info(api: Api, worker_id: str) -> dict[str, Any]:
     return info
 
 
+def task_in_hand(api: Api, worker_id: str, job_id: str) -> str | None:
+    """The task of ``job_id`` the worker holds now (its last heartbeat says), if any."""
+    task: str = worker_info(api, worker_id).get("current_task") or ""
+    return task if task.startswith(job_id) else None
+
+
 @pytest.fixture
 def all_workers_healthy(stack: ComposeProject, api: Api) -> ComposeProject:
     """Every worker container running and healthy, and healthy in the API's status too."""
@@ -181,13 +187,16 @@ def test_stopping_a_worker_mid_batch_lets_the_batch_finish_and_start_brings_it_b
     all_workers_healthy: ComposeProject, api: Api
 ) -> None:
     stack = all_workers_healthy
-    # Given a long batch that worker-2 has started working on
+    # Given a long batch that worker-2 has started working on, a task of it in hand
     job_id = submit(api, {**HEAVY, "images": sample_ids(api) * 12})
     before = worker_info(api, "worker-2")["tasks_completed"]
     wait_until(lambda: worker_info(api, "worker-2")["tasks_completed"] > before, 60, 0.2,
                message="worker-2 to complete a task of the batch")
+    held = wait_until(lambda: task_in_hand(api, "worker-2", job_id), 60, 0.1,
+                      message="worker-2 to hold a task of the batch")
 
-    # When worker-2 is stopped with docker-compose (SIGTERM, then up to 30 s grace)
+    # When worker-2 is stopped with docker-compose (SIGTERM to its PID 1, the worker alone;
+    # then up to 30 s grace)
     stack.run("stop", "worker-2", timeout=60)
 
     # Then it finished its task and exited 0, the batch was not done yet, and the API shows
@@ -203,6 +212,11 @@ def test_stopping_a_worker_mid_batch_lets_the_batch_finish_and_start_brings_it_b
     assert job["progress"]["completed"] == job["total"] == 96
     assert api.worker_statuses()["worker-2"] in ("stopped", "dead")  # it stayed stopped
     assert_counts_add_up(api)
+    # and the task it held was its own to finish, on attempt 1: its task process was not
+    # stopped under it (task_process_died, redone as attempt 2); nothing was redone at all
+    [mine] = [r for r in job["results"] if r["task_id"] == held]
+    assert (mine["state"], mine["worker"], mine["attempts"]) == ("completed", "worker-2", 1), mine
+    assert [r for r in job["results"] if r["attempts"] != 1] == []
 
     # When it is started again, it is healthy for compose and for the API under the same id
     stack.run("start", "worker-2")

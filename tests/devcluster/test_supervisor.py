@@ -3,22 +3,19 @@ own parser. Nothing here starts a process; tests/integration/test_local_cluster.
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from supervisor.options import ServerOptions
 
 from common.settings import ClusterSettings
-from devcluster.supervisor import (
-    ClusterPlan,
-    redact_url,
-    supervisor_environment,
-    write_private,
-)
+from devcluster.supervisor import ClusterPlan, redact_url, supervisor_environment
 
 
-def parsed(plan: ClusterPlan) -> dict[str, tuple[dict[str, str], str]]:
-    """program name -> (environment, command) as supervisord understands the config."""
+def programs(plan: ClusterPlan) -> dict[str, Any]:
+    """program name -> its ProcessConfig, as supervisord's own parser reads the config."""
     for sub in ("log", "run"):
         (plan.var_dir / sub).mkdir(parents=True, exist_ok=True)
     plan.conf_path.write_text(plan.supervisor_conf())
@@ -26,10 +23,16 @@ def parsed(plan: ClusterPlan) -> dict[str, tuple[dict[str, str], str]]:
     options.configfile = str(plan.conf_path)
     options.process_config(do_usage=False)
     return {
-        process.name: (process.environment or {}, process.command)
+        process.name: process
         for group in options.process_group_configs
         for process in group.process_configs
     }
+
+
+def parsed(plan: ClusterPlan) -> dict[str, tuple[dict[str, str], str]]:
+    """program name -> (environment, command) as supervisord understands the config."""
+    return {name: (process.environment or {}, process.command)
+            for name, process in programs(plan).items()}
 
 
 def build(tmp_path: Path, *, redis_url: str = "", **env: str) -> ClusterPlan:
@@ -65,14 +68,29 @@ def test_the_embedded_redis_has_a_password_of_its_own_kept_out_of_sight(tmp_path
     assert "Auth         OFF" in first.banner()
 
 
-def test_private_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
-    path = tmp_path / "run" / "secret.conf"
-    path.parent.mkdir()
-    path.write_text("old")
-    path.chmod(0o644)
-    write_private(path, "requirepass x\n")
-    assert path.read_text() == "requirepass x\n"
-    assert path.stat().st_mode & 0o777 == 0o600
+def test_a_stop_signals_the_worker_alone_and_a_kill_takes_its_whole_group(
+    tmp_path: Path,
+) -> None:
+    # The worker finishes its task in hand, then stops its task process itself; only the
+    # SIGKILL after stopwaitsecs (grace + 5 s) goes to the task process too.
+    for name in ("worker-1", "worker-2"):
+        worker = programs(build(tmp_path))[name]
+        assert (worker.stopsignal, worker.stopasgroup, worker.killasgroup) == (
+            signal.SIGTERM, False, True)
+        assert worker.stopwaitsecs == 30
+    # gunicorn's master and its workers, and Redis, still stop as a group.
+    api, redis = programs(build(tmp_path))["api"], programs(build(tmp_path))["redis"]
+    assert (api.stopasgroup, api.killasgroup) == (True, True)
+    assert (redis.stopasgroup, redis.killasgroup) == (True, True)
+
+
+def test_the_embedded_redis_writes_its_data_files_for_its_user_only(tmp_path: Path) -> None:
+    plan = build(tmp_path)
+    processes = programs(plan)
+    assert processes["redis"].umask == 0o077
+    assert f"--dir {plan.var_dir / 'redis'} " in processes["redis"].command
+    assert {name: processes[name].umask for name in ("api", "worker-1")} == {
+        "api": None, "worker-1": None}  # media stay as they were
 
 
 def test_urls_lose_their_password_in_the_banner() -> None:

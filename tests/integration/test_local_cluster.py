@@ -7,9 +7,6 @@ nothing left behind."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -18,68 +15,19 @@ import pytest
 import redis
 import requests
 
-from distributed.embedded import free_port
-from tests.support.workers import wait_until
+from tests.support.cluster import alive, local_cluster, make, program_pids
+from tests.support.workers import ROOT, wait_until
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 SEED = {"filters": ["sharpen", "edges"],
         "filter_params": {"sharpen": {"intensity": 3}, "edges": {"threshold1": 50,
                                                                 "threshold2": 150}}}
 
 
-def make(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is as good as gone
-    with contextlib.suppress(FileNotFoundError):
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    return False
-
-
 @pytest.fixture
 def cluster(tmp_path: Path):
-    port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("REDIS_", "WORKER_", "MEDIA_ROOT", "DATABASE_URL"))}
-    env.update(VAR_DIR=str(tmp_path / "var"), PORT=str(port), WORKERS="3")
-    log = (tmp_path / "make-run.log").open("w")
-    proc = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        def healthy() -> bool:
-            assert proc.poll() is None, (tmp_path / "make-run.log").read_text()
-            with contextlib.suppress(requests.ConnectionError, requests.Timeout):
-                return requests.get(f"{base}/api/health/", timeout=2).status_code == 200
-            return False
-
-        wait_until(healthy, 90, 0.2, message="make run to serve the API")
-        yield base, env, proc, tmp_path
-    finally:
-        make("stop", env=env)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-
-
-def program_pids(env: dict[str, str]) -> dict[str, int]:
-    """{program: pid} of the RUNNING programs, from `make ps`."""
-    pids = {}
-    for line in make("ps", env=env).stdout.splitlines():
-        if "RUNNING" in line:
-            pids[line.split()[0]] = int(line.split("pid ")[1].split(",")[0])
-    return pids
+    with local_cluster(tmp_path, workers=3) as running:
+        yield running.base_url, running.env, running.proc, tmp_path
 
 
 def statuses(base: str) -> dict[str, str]:

@@ -25,7 +25,8 @@ from distributed.config import QueueConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
-__all__ = ["WorkerProcess", "log_events", "start_worker", "wait_until", "worker_env"]
+__all__ = ["WorkerProcess", "log_events", "process_group", "start_worker", "task_processes",
+           "wait_until", "worker_env"]
 
 
 def wait_until(predicate: Callable[[], Any], timeout_s: float = 30.0, interval_s: float = 0.05,
@@ -51,6 +52,27 @@ def log_events(text: str, event: str | None = None) -> list[dict[str, Any]]:
             if isinstance(record, dict) and (event is None or record.get("event") == event):
                 events.append(record)
     return events
+
+
+def task_processes(worker_pid: int) -> set[int]:
+    """The PIDs of a worker's task processes (workers/sandbox.py): its multiprocessing
+    children, started by its work threads (multiprocessing's resource tracker is not one)."""
+    found = set()
+    for thread in Path(f"/proc/{worker_pid}/task").glob("*"):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            for pid in map(int, (thread / "children").read_text().split()):
+                with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                    if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        found.add(pid)
+    return found
+
+
+def process_group(pid: int) -> int | None:
+    """The process group of ``pid``; None once it is gone (a zombie counts as gone)."""
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return None if fields[0] == "Z" else int(fields[2])
+    return None
 
 
 def worker_env(config: QueueConfig, media_root: Path, **extra: str) -> dict[str, str]:
@@ -125,12 +147,14 @@ def start_worker(
     media.mkdir(exist_ok=True)
 
     def start(worker_id: str, *, wait: bool = True, media_root: Path | None = None,
-              **env: str) -> WorkerProcess:
+              new_session: bool = False, **env: str) -> WorkerProcess:
+        """``new_session``: the worker leads a process group of its own, as the PID 1 of a
+        container or a supervisord program does."""
         log_path = tmp_path / f"{worker_id}-{len(started)}.log"
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "workers"], cwd=ROOT, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=new_session,
                 env=worker_env(queue_config, media_root or media, WORKER_ID=worker_id, **env),
             )
         worker = WorkerProcess(worker_id, proc, log_path)
